@@ -1,0 +1,57 @@
+/**
+ * A lease: one borrowed connection and everything that runs on it for one session or
+ * transaction tree. Statements run strictly one after another in call order, and nothing reaches
+ * the connection after the lease was aborted or returned: work the callback starts late gets the
+ * abort error (or `SessionClosedError`), never the connection.
+ */
+import type pg from 'pg'
+import { AbortedError, SessionClosedError } from './errors.ts'
+import type { Pool } from './pool.ts'
+import type { DriverResult, PooledConnection } from './pooled-connection.ts'
+
+const noop = (): void => undefined
+
+export class Lease {
+  readonly conn: PooledConnection
+  readonly #pool: Pool
+  readonly kind: string
+  readonly openedAt: Error
+  #tail: Promise<unknown> = Promise.resolve()
+  #released = false
+  /** Set when the signal aborted or the timeout passed; every later statement fails with it. */
+  abortError: AbortedError | undefined
+  /** COMMIT is in flight: an abort now cannot know the outcome. */
+  committing = false
+  /** COMMIT succeeded: an abort arriving now changes nothing. */
+  committed = false
+
+  constructor(pool: Pool, conn: PooledConnection, kind: string, openedAt: Error) {
+    this.#pool = pool
+    this.conn = conn
+    this.kind = kind
+    this.openedAt = openedAt
+  }
+
+  get released(): boolean {
+    return this.#released
+  }
+
+  /** Queue a statement behind every statement queued before it on this connection. */
+  run(config: pg.QueryConfig): Promise<DriverResult> {
+    const execute = (): Promise<DriverResult> => {
+      if (this.abortError) throw this.abortError
+      if (this.#released) throw new SessionClosedError(this.kind, this.openedAt.stack)
+      return this.conn.query(config)
+    }
+    const next = this.#tail.then(execute)
+    this.#tail = next.then(noop, noop)
+    return next
+  }
+
+  /** Give the connection back once; the pool cancels, rolls back or destroys what is left dirty. */
+  release(): void {
+    if (this.#released) return
+    this.#released = true
+    this.#pool.release(this.conn)
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * One server connection as the pool sees it: a node-postgres Client plus what the pool must know
+ * to lend it safely: transaction status (from every ReadyForQuery), queries in flight, whether
+ * the session was changed, whether the socket broke, and when it was made, lent and returned.
+ */
+import pg from 'pg'
+import { sendCancelRequest } from './cancel-request.ts'
+import { isConnectionFatal } from './errors.ts'
+import { changesSession } from './session-changes.ts'
+
+/** ReadyForQuery status: idle, in a transaction block, in a failed transaction block. */
+export type TransactionStatus = 'I' | 'T' | 'E'
+
+export type ConnectionState = 'connecting' | 'idle' | 'lent' | 'resetting' | 'closed'
+
+/** Query results as node-postgres returns them: one per statement. */
+export type DriverResult = pg.QueryResult<Record<string, unknown>> | pg.QueryResult<Record<string, unknown>>[]
+
+/** The parts of node-postgres's Client this module reads that its typings do not declare. */
+interface ClientInternals {
+  processID: number | null
+  secretKey: number | null
+  host: string
+  port: number
+  connection: NodeJS.EventEmitter & {
+    parsedStatements?: Record<string, string>
+    stream?: { destroy(err?: Error): void }
+  }
+}
+
+const internals = (client: pg.Client): ClientInternals => client as unknown as ClientInternals
+
+export class PooledConnection {
+  readonly id: number
+  readonly client: pg.Client
+  state: ConnectionState = 'connecting'
+  transactionStatus: TransactionStatus = 'I'
+  /** A statement changed session state: reset before the next borrower. */
+  sessionChanged = false
+  /** The socket failed or the server ended the session: never lend again. */
+  broken = false
+  brokenBy: unknown
+  inFlight = 0
+  serverVersion: string | undefined
+  createdAt = 0
+  retireAt = Infinity
+  idleSince = 0
+  lentAt = 0
+  /** Where the holder acquired it, when recorded (leak detection, sessions); its stack is formatted only when reported. */
+  acquiredAt: Error | undefined
+  leakTimer: NodeJS.Timeout | undefined
+  leaked = false
+  readonly #onBroken: (conn: PooledConnection) => void
+  #drained: (() => void)[] = []
+
+  constructor(id: number, config: pg.ClientConfig, onBroken: (conn: PooledConnection) => void) {
+    this.id = id
+    this.client = new pg.Client(config)
+    this.#onBroken = onBroken
+    const connection = internals(this.client).connection
+    // Registered before connect: the server reports its version during start-up.
+    connection.on('parameterStatus', (msg: { parameterName: string; parameterValue: string }) => {
+      if (msg.parameterName === 'server_version') this.serverVersion = msg.parameterValue
+    })
+    connection.on('readyForQuery', (msg: { status: string }) => {
+      this.transactionStatus = msg.status as TransactionStatus
+    })
+    // Without an 'error' listener an idle socket error would crash the process.
+    this.client.on('error', (err: Error) => this.markBroken(err))
+    this.client.on('end', () => this.markBroken(new Error('Connection ended')))
+  }
+
+  async connect(): Promise<void> {
+    await this.client.connect()
+  }
+
+  markBroken(err: unknown): void {
+    if (this.broken) return
+    this.broken = true
+    this.brokenBy = err
+    this.#onBroken(this)
+  }
+
+  /** Run one statement, keeping count of what is in flight and what the statement changed. */
+  query(config: pg.QueryConfig): Promise<DriverResult> {
+    this.inFlight++
+    return (this.client.query(config) as Promise<DriverResult>).then(
+      (result) => {
+        this.#settled()
+        if (Array.isArray(result)) {
+          for (const r of result) if (changesSession(r.command, config.text)) this.sessionChanged = true
+        } else if (changesSession(result.command, config.text)) {
+          this.sessionChanged = true
+        }
+        return result
+      },
+      (err: unknown) => {
+        this.#settled()
+        this.noteError(err)
+        throw err
+      },
+    )
+  }
+
+  /** Run a node-postgres submittable (cursor, stream) with the same bookkeeping. */
+  submit<T extends pg.Submittable>(submittable: T, text: string): T {
+    this.inFlight++
+    const emitter = submittable as unknown as NodeJS.EventEmitter
+    let done = false
+    const finish = (err?: unknown): void => {
+      if (done) return
+      done = true
+      this.#settled()
+      if (err !== undefined) this.noteError(err)
+      else this.sessionChanged ||= changesSession(text.trim().split(/\s+/)[0]?.toUpperCase(), text)
+    }
+    emitter.once('end', () => finish())
+    emitter.once('error', (err: unknown) => finish(err))
+    this.client.query(submittable)
+    return submittable
+  }
+
+  /** A failed statement leaves the connection usable; a lost or shut-down one does not. */
+  noteError(err: unknown): void {
+    const sqlState = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined
+    const isServerError = typeof sqlState === 'string' && /^[0-9A-Z]{5}$/.test(sqlState)
+    if (!isServerError || isConnectionFatal(sqlState)) this.markBroken(err)
+  }
+
+  #settled(): void {
+    this.inFlight--
+    if (this.inFlight === 0 && this.#drained.length > 0) {
+      const waiting = this.#drained
+      this.#drained = []
+      for (const resolve of waiting) resolve()
+    }
+  }
+
+  /** Resolves true once nothing is in flight, false if `timeoutMs` passes first. */
+  whenQuiet(timeoutMs: number): Promise<boolean> {
+    if (this.inFlight === 0) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs)
+      timer.unref()
+      this.#drained.push(() => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+    })
+  }
+
+  /** Ask the server to cancel what this connection is running. Never rejects. */
+  cancel(timeoutMs: number): Promise<void> {
+    const c = internals(this.client)
+    if (c.processID === null || c.secretKey === null) return Promise.resolve()
+    return sendCancelRequest({ host: c.host, port: c.port, processId: c.processID, secretKey: c.secretKey }, timeoutMs)
+  }
+
+  /** The server's backend process id, as `pg_backend_pid()` reports it. */
+  get processId(): number | null {
+    return internals(this.client).processID
+  }
+
+  /**
+   * Forget node-postgres's record of named statements: after DISCARD ALL the server has none, and
+   * the client would otherwise skip the Parse step for a statement that no longer exists.
+   */
+  forgetPreparedStatements(): void {
+    const connection = internals(this.client).connection
+    if (connection.parsedStatements) connection.parsedStatements = {}
+  }
+
+  /** Close gracefully (Terminate message), or cut the socket when `force` or already broken. */
+  close(force: boolean): Promise<void> {
+    this.state = 'closed'
+    if (this.leakTimer) clearTimeout(this.leakTimer)
+    if (force || this.broken) {
+      internals(this.client).connection.stream?.destroy()
+      return Promise.resolve()
+    }
+    return this.client.end().catch(() => undefined)
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The result shape every query method returns, and the row-count contracts of `one`,
+ * `maybeOne` and `many`, shared by the database, sessions and transactions.
+ */
+import { NoRowsError, TooManyRowsError } from './errors.ts'
+import type { DriverResult } from './pooled-connection.ts'
+
+export type Row = Record<string, unknown>
+
+export interface QueryResult<R = Row> {
+  rows: R[]
+  rowCount: number
+  /** The statement's command tag, e.g. 'SELECT', 'INSERT'. */
+  command: string
+  fields: { name: string; dataTypeID: number }[]
+}
+
+/** A multi-statement text returns one result per statement; the last one is the answer. */
+export function toQueryResult<R>(result: DriverResult): QueryResult<R> {
+  const last = Array.isArray(result) ? result[result.length - 1] : result
+  if (last === undefined) return { rows: [], rowCount: 0, command: '', fields: [] }
+  return {
+    rows: last.rows as R[],
+    rowCount: last.rowCount ?? last.rows.length,
+    command: last.command,
+    fields: last.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
+  }
+}
+
+/** Exactly one row. */
+export function exactlyOne<R>(result: QueryResult<R>, text: string): R {
+  const [first] = result.rows
+  if (result.rows.length > 1) throw new TooManyRowsError(result.rows.length, text)
+  if (first === undefined) throw new NoRowsError('Expected exactly one row, got none.', text)
+  return first
+}
+
+/** Zero or one row. */
+export function atMostOne<R>(result: QueryResult<R>, text: string): R | null {
+  if (result.rows.length > 1) throw new TooManyRowsError(result.rows.length, text)
+  return result.rows[0] ?? null
+}
+
+/** One row or more. */
+export function atLeastOne<R>(result: QueryResult<R>, text: string): R[] {
+  if (result.rows.length === 0) throw new NoRowsError('Expected at least one row, got none.', text)
+  return result.rows
+}

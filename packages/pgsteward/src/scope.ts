@@ -1,0 +1,374 @@
+/**
+ * Sessions, transactions and savepoints as the application sees them: objects bound to one
+ * connection and owned by the async scope (AsyncLocalStorage) that opened them.
+ *
+ * - Used after the callback settled: `SessionClosedError`.
+ * - Used from an async scope that is not the owner or inside it: `ConcurrentUseError`.
+ * - Concurrent calls inside the owner (Promise.all) run one after another in call order; a
+ *   savepoint or nested transaction holds its parent until it finishes, so nothing interleaves.
+ */
+import type { AsyncLocalStorage } from 'node:async_hooks'
+import type { RetryOptions } from './config.ts'
+import {
+  AmbiguousCommitError,
+  ConcurrentUseError,
+  FailedTransactionError,
+  MisuseError,
+  SessionClosedError,
+  isConnectionFatal,
+  isRetryableTransactionError,
+  mapDriverError,
+} from './errors.ts'
+import type { Lease } from './lease.ts'
+import type { Pool } from './pool.ts'
+import { toQueryResult, type QueryResult, type Row } from './query-result.ts'
+import { QueryableBase } from './queryable-base.ts'
+import { sql, type CompiledQuery, type SqlFragment, type UnsafeSql } from './sql.ts'
+
+export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializable'
+
+/** Options of `db.session`. */
+export interface SessionOptions {
+  /** Aborting cancels the running query on the server, rolls back and returns the connection. */
+  signal?: AbortSignal
+  /** Abort after this many milliseconds, as `signal` would. */
+  timeoutMs?: number
+  /**
+   * Take a second connection on purpose instead of joining the current scope's. Fails at once
+   * with `PoolDeadlockError` when the pool has none free, rather than waiting on itself.
+   */
+  independent?: boolean
+}
+
+/** Options of `db.transaction`. */
+export interface TransactionOptions extends SessionOptions {
+  /** (Default: the server's, normally 'read committed') */
+  isolation?: IsolationLevel
+  readOnly?: boolean
+  deferrable?: boolean
+  /** Re-run the whole callback on serialization failure or deadlock. (Default: the database's `retry`) */
+  retry?: RetryOptions
+}
+
+export type Statement = SqlFragment | UnsafeSql
+
+/** What every scope, and the database itself, can run. */
+export interface Queryable {
+  /** Run a statement; inside a scope it runs on the scope's connection. */
+  query<R = Row>(statement: Statement): Promise<QueryResult<R>>
+  /** Exactly one row, else `NoRowsError` / `TooManyRowsError`. */
+  one<R = Row>(statement: Statement): Promise<R>
+  /** Zero or one row (`null` for none), else `TooManyRowsError`. */
+  maybeOne<R = Row>(statement: Statement): Promise<R | null>
+  /** One row or more, else `NoRowsError`. */
+  many<R = Row>(statement: Statement): Promise<R[]>
+}
+
+/** One connection for the length of a callback. */
+export interface Session extends Queryable {
+  /** A transaction on this session's connection (a savepoint when one is already open). */
+  transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>
+}
+
+/** A transaction or savepoint. */
+export interface Transaction extends Session {
+  /** Run `fn` once, after the outermost transaction committed. A throwing hook never undoes the commit. */
+  afterCommit(fn: () => unknown): void
+  /** Run `fn` after this transaction (or savepoint) rolled back, on every rollback including retries. */
+  afterRollback(fn: (error: unknown) => unknown): void
+  /**
+   * Wait for a transaction-scoped advisory lock on `key` (released at commit or rollback).
+   * @example await tx.advisoryLock(`project:${id}`) // serialise work on one project
+   */
+  advisoryLock(key: string | number | bigint): Promise<void>
+  /** Take the transaction-scoped advisory lock if free; `false` if someone holds it. */
+  tryAdvisoryLock(key: string | number | bigint): Promise<boolean>
+}
+
+/** What a scope needs from the database that opened it. */
+export interface ScopeHost {
+  readonly als: AsyncLocalStorage<Scope>
+  readonly pool: Pool
+  readonly retryDefaults: Required<RetryOptions>
+  transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>
+}
+
+type ScopeKind = 'session' | 'transaction' | 'savepoint'
+
+interface Hooks {
+  commit: (() => unknown)[]
+  rollback: ((error: unknown) => unknown)[]
+}
+
+let savepointCounter = 0
+const NESTED_FORBIDDEN = ['isolation', 'readOnly', 'deferrable', 'signal', 'timeoutMs', 'retry'] as const
+
+export class Scope extends QueryableBase implements Transaction {
+  readonly #host: ScopeHost
+  readonly lease: Lease
+  readonly kind: ScopeKind
+  readonly parent: Scope | undefined
+  readonly openedAt: Error
+  readonly #hooks: Hooks | undefined
+  #closed = false
+  #activeChild: Promise<unknown> | undefined
+
+  constructor(host: ScopeHost, lease: Lease, kind: ScopeKind, parent: Scope | undefined, openedAt: Error) {
+    super()
+    this.#host = host
+    this.lease = lease
+    this.kind = kind
+    this.parent = parent
+    this.openedAt = openedAt
+    this.#hooks = kind === 'session' ? undefined : { commit: [], rollback: [] }
+  }
+
+  close(): void {
+    this.#closed = true
+  }
+
+  get hooks(): Hooks | undefined {
+    return this.#hooks
+  }
+
+  /** Throws unless the caller may use this scope now. */
+  #assertOwned(): void {
+    const noun = this.kind === 'session' ? 'session' : 'transaction'
+    if (this.#closed) throw new SessionClosedError(noun, this.openedAt.stack)
+    if (this.lease.abortError) throw this.lease.abortError
+    const current = this.#host.als.getStore()
+    for (let s = current; s !== undefined; s = s.parent) if (s === this) return
+    throw new ConcurrentUseError(noun, this.openedAt.stack, new Error('used here').stack)
+  }
+
+  /** Calls made by the owner itself wait while one of its savepoints (or its transaction) runs. */
+  async #waitForChild(): Promise<void> {
+    if (this.#host.als.getStore() !== this) return
+    while (this.#activeChild !== undefined) await this.#activeChild.catch(() => undefined)
+  }
+
+  async execute<R>({ text, values }: CompiledQuery): Promise<QueryResult<R>> {
+    this.#assertOwned()
+    if (this.#activeChild !== undefined) await this.#waitForChild()
+    try {
+      return toQueryResult<R>(await this.lease.run({ text, values }))
+    } catch (err) {
+      throw mapDriverError(err, text)
+    }
+  }
+
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    if (options?.independent) return this.#host.transaction(fn, options)
+    this.#assertOwned()
+    if (this.kind !== 'session') {
+      const given = NESTED_FORBIDDEN.filter((k) => options?.[k] !== undefined)
+      if (given.length > 0) {
+        throw new MisuseError(
+          `A transaction opened inside another one is a savepoint and cannot take ${given.join(', ')}. ` +
+            'Set them on the outermost transaction, or pass independent: true for a separate transaction on its own connection.',
+        )
+      }
+    }
+    const owner = this.#host.als.getStore() === this
+    if (owner) await this.#waitForChild()
+    const child = this.kind === 'session' ? runTransaction(this.#host, this.lease, this, fn, options) : this.#savepoint(fn)
+    if (!owner) return child
+    this.#activeChild = child
+    try {
+      return await child
+    } finally {
+      if (this.#activeChild === child) this.#activeChild = undefined
+    }
+  }
+
+  async #savepoint<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    const name = `pgsteward_sp_${++savepointCounter}`
+    await this.#statement(`SAVEPOINT ${name}`)
+    const child = new Scope(this.#host, this.lease, 'savepoint', this, new Error('savepoint opened here'))
+    let result: T
+    try {
+      result = await this.#host.als.run(child, () => fn(child))
+      if (this.lease.conn.transactionStatus === 'E') throw new FailedTransactionError('savepoint')
+      await this.#statement(`RELEASE SAVEPOINT ${name}`)
+    } catch (err) {
+      child.close()
+      try {
+        await this.#statement(`ROLLBACK TO SAVEPOINT ${name}`)
+        await this.#statement(`RELEASE SAVEPOINT ${name}`)
+      } catch {
+        // Connection lost or scope aborted: the outer transaction fails with it.
+      }
+      await runHooks(this.#host, 'afterRollback', child.hooks?.rollback ?? [], err)
+      throw err
+    }
+    child.close()
+    // The savepoint's work now stands or falls with this transaction.
+    this.#hooks?.commit.push(...(child.hooks?.commit ?? []))
+    this.#hooks?.rollback.push(...(child.hooks?.rollback ?? []))
+    return result
+  }
+
+  async #statement(text: string): Promise<void> {
+    try {
+      await this.lease.run({ text })
+    } catch (err) {
+      throw mapDriverError(err, text)
+    }
+  }
+
+  afterCommit(fn: () => unknown): void {
+    this.#assertOwned()
+    if (!this.#hooks) throw new MisuseError('afterCommit needs a transaction: call it on the object db.transaction passes to its callback.')
+    this.#hooks.commit.push(fn)
+  }
+
+  afterRollback(fn: (error: unknown) => unknown): void {
+    this.#assertOwned()
+    if (!this.#hooks) throw new MisuseError('afterRollback needs a transaction: call it on the object db.transaction passes to its callback.')
+    this.#hooks.rollback.push(fn)
+  }
+
+  async advisoryLock(key: string | number | bigint): Promise<void> {
+    await this.query(advisoryLockStatement(this, 'pg_advisory_xact_lock', key))
+  }
+
+  async tryAdvisoryLock(key: string | number | bigint): Promise<boolean> {
+    const row = await this.one<{ locked: boolean }>(advisoryLockStatement(this, 'pg_try_advisory_xact_lock', key))
+    return row.locked
+  }
+}
+
+function advisoryLockStatement(scope: Scope, fn: string, key: string | number | bigint): SqlFragment {
+  if (scope.kind === 'session') {
+    throw new MisuseError('Advisory locks here are transaction-scoped: take them inside db.transaction, where commit or rollback releases them.')
+  }
+  // Strings hash server-side to the 64-bit key space; integers are used as they are.
+  if (typeof key === 'string') return sql`SELECT ${sql.unsafe(fn)}(hashtextextended(${key}, 0)) AS locked`
+  if (typeof key === 'bigint' || Number.isSafeInteger(key)) return sql`SELECT ${sql.unsafe(fn)}(${BigInt(key).toString()}::bigint) AS locked`
+  throw new MisuseError('An advisory lock key must be a string, a safe integer or a bigint.')
+}
+
+/** BEGIN with the requested characteristics; validated so a typo is an error, not a default. */
+function beginStatement(options: TransactionOptions | undefined): string {
+  let text = 'BEGIN'
+  const isolation = options?.isolation
+  if (isolation !== undefined) {
+    if (isolation !== 'read committed' && isolation !== 'repeatable read' && isolation !== 'serializable') {
+      throw new MisuseError(`isolation must be 'read committed', 'repeatable read' or 'serializable', got ${JSON.stringify(isolation)}.`)
+    }
+    text += ` ISOLATION LEVEL ${isolation.toUpperCase()}`
+  }
+  if (options?.readOnly !== undefined) text += options.readOnly ? ' READ ONLY' : ' READ WRITE'
+  if (options?.deferrable !== undefined) text += options.deferrable ? ' DEFERRABLE' : ' NOT DEFERRABLE'
+  return text
+}
+
+/**
+ * A top-level transaction on a lease, re-run as a whole on serialization failure or deadlock
+ * with jittered exponential backoff. Hooks of failed attempts are discarded (afterCommit) or run
+ * (afterRollback); afterCommit hooks run once, after the final commit.
+ */
+export async function runTransaction<T>(
+  host: ScopeHost,
+  lease: Lease,
+  parent: Scope | undefined,
+  fn: (tx: Transaction) => Promise<T>,
+  options: TransactionOptions | undefined,
+): Promise<T> {
+  const begin = beginStatement(options)
+  const retry = { ...host.retryDefaults, ...options?.retry }
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await attemptTransaction(host, lease, parent, fn, begin)
+    } catch (err) {
+      if (!isRetryableTransactionError(err) || attempt >= retry.max || lease.abortError !== undefined || lease.released) throw err
+      const delayMs = Math.random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt)
+      host.pool.emit('retry', { attempt: attempt + 1, delayMs, error: err })
+      await new Promise((resolve) => setTimeout(resolve, delayMs))
+    }
+  }
+}
+
+async function attemptTransaction<T>(
+  host: ScopeHost,
+  lease: Lease,
+  parent: Scope | undefined,
+  fn: (tx: Transaction) => Promise<T>,
+  begin: string,
+): Promise<T> {
+  // BEGIN runs inside the guarded region, but a failed BEGIN has nothing to roll back.
+  try {
+    await lease.run({ text: begin })
+  } catch (err) {
+    throw mapDriverError(err, begin)
+  }
+  const tx = new Scope(host, lease, 'transaction', parent, lease.openedAt)
+  const hooks = tx.hooks ?? { commit: [], rollback: [] }
+  let result: T
+  try {
+    result = await host.als.run(tx, () => fn(tx))
+    if (lease.conn.transactionStatus === 'E') throw new FailedTransactionError('transaction')
+  } catch (err) {
+    tx.close()
+    await rollback(lease)
+    await runHooks(host, 'afterRollback', hooks.rollback, err)
+    throw err
+  }
+  tx.close()
+  lease.committing = true
+  try {
+    await lease.run({ text: 'COMMIT' })
+    // Past this point a top-level transaction's outcome is final; an abort can no longer change it.
+    if (parent === undefined) lease.committed = true
+  } catch (raw) {
+    const err = mapDriverError(raw, 'COMMIT')
+    const sqlState = (err as { sqlState?: string }).sqlState
+    // The server never answered: the commit may have happened. Say so; never retry it.
+    if (lease.conn.broken || isConnectionFatal(sqlState)) throw new AmbiguousCommitError(err)
+    if (!lease.abortError) {
+      // The server answered with an error, so nothing was committed; the connection is not trusted again.
+      lease.conn.markBroken(err)
+      await runHooks(host, 'afterRollback', hooks.rollback, err)
+    }
+    throw err
+  } finally {
+    lease.committing = false
+  }
+  await runHooks(host, 'afterCommit', hooks.commit, undefined)
+  return result
+}
+
+/** Roll back; if that fails the connection's state is unknown and the pool must destroy it. */
+async function rollback(lease: Lease): Promise<void> {
+  if (lease.released || lease.abortError) return // the pool rolls back what an aborted lease left behind
+  try {
+    await lease.run({ text: 'ROLLBACK' })
+  } catch (err) {
+    lease.conn.markBroken(err)
+  }
+}
+
+async function runHooks(
+  host: ScopeHost,
+  phase: 'afterCommit' | 'afterRollback',
+  hooks: readonly ((error: unknown) => unknown)[],
+  error: unknown,
+): Promise<void> {
+  for (const hook of hooks) {
+    try {
+      await hook(error)
+    } catch (hookError) {
+      // A hook never changes the transaction's outcome; its failure is reported, not thrown.
+      if (host.pool.listenerCount('hookError') > 0) host.pool.emit('hookError', { phase, error: hookError })
+      else process.emitWarning(`pgsteward: an ${phase} hook threw: ${String(hookError)}`, 'PgStewardWarning')
+      if (typeof error === 'object' && error !== null) {
+        const carrier = error as { hookErrors?: unknown[] }
+        try {
+          carrier.hookErrors = [...(carrier.hookErrors ?? []), hookError]
+        } catch {
+          // A frozen error cannot carry it; the event above still reported it.
+        }
+      }
+    }
+  }
+}

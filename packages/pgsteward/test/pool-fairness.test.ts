@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { sql } from '../src/index.ts'
+import { setup, sleep } from './support.ts'
+
+const ctx = await setup('fairness')
+
+describe('pool fairness and bounds', () => {
+  it('serves 200 concurrent acquirers in arrival order and never opens more than max connections', async () => {
+    const db = ctx.open({ pool: { max: 5 } })
+    await db.ready()
+    let peak = 0
+    const served: number[] = []
+    // Watch the server's own count while the load runs.
+    let watching = true
+    const watcher = (async () => {
+      while (watching) {
+        peak = Math.max(peak, (await ctx.activity(db.applicationName)).length)
+        await sleep(5)
+      }
+    })()
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        db.session(async (s) => {
+          served.push(i)
+          await s.query(sql`SELECT pg_sleep(0.002)`)
+        }),
+      ),
+    )
+    watching = false
+    await watcher
+    assert.deepEqual(served, Array.from({ length: 200 }, (_, i) => i), 'served in arrival order')
+    assert.ok(peak <= 5, `server saw ${peak} connections`)
+    assert.ok(peak >= 2, `the load did use the pool (peak ${peak})`)
+    const stats = db.stats()
+    assert.ok(stats.total <= 5)
+    assert.equal(stats.counters.acquired, 201)
+    assert.equal(stats.waiting, 0)
+  })
+
+  it('reuses the most recently returned idle connection first', async () => {
+    const db = ctx.open({ pool: { max: 3 } })
+    const pids = await Promise.all([1, 2, 3].map(() => db.session(async (s) => (await s.one<{ pid: number }>(sql`SELECT pg_backend_pid() AS pid, pg_sleep(0.02)`)).pid)))
+    assert.equal(new Set(pids).size, 3)
+    // The last to come back is on top of the stack.
+    const next = await db.one<{ pid: number }>(sql`SELECT pg_backend_pid() AS pid`)
+    const again = await db.one<{ pid: number }>(sql`SELECT pg_backend_pid() AS pid`)
+    assert.equal(next.pid, again.pid)
+  })
+})

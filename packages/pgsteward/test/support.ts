@@ -1,0 +1,55 @@
+/**
+ * Per-file test support: a fresh database, databases built on it that are closed when the file
+ * ends, and a look at the server's own view of our connections (pg_stat_activity).
+ */
+import { randomBytes } from 'node:crypto'
+import { after } from 'node:test'
+import { createTestDatabase, withClient } from '@pgsteward/testkit'
+import { createDatabase, type Database, type DatabaseOptions } from '../src/index.ts'
+
+export interface TestContext {
+  url: string
+  /** A database on this file's fresh database; each gets its own application_name. */
+  open(options?: Omit<DatabaseOptions, 'connectionString'>): Database & { applicationName: string }
+  /** Run SQL as superuser, outside any pool under test. */
+  admin<T>(sqlText: string, values?: unknown[]): Promise<T[]>
+  /** Server-side sessions of one application_name, from pg_stat_activity. */
+  activity(applicationName: string): Promise<{ pid: number; state: string | null; xact_start: Date | null; query: string }[]>
+}
+
+export async function setup(label: string): Promise<TestContext> {
+  const url = await createTestDatabase(label)
+  const opened: Database[] = []
+  after(async () => {
+    await Promise.all(opened.map((db) => db.close({ timeoutMs: 2_000 })))
+  })
+  const admin = <T>(text: string, values?: unknown[]): Promise<T[]> =>
+    withClient(url, async (c) => (await c.query(text, values)).rows as T[])
+  return {
+    url,
+    open(options = {}) {
+      const applicationName = options.applicationName ?? `t_${randomBytes(5).toString('hex')}`
+      const db = createDatabase({ ...options, connectionString: url, applicationName })
+      opened.push(db)
+      return Object.assign(db, { applicationName })
+    },
+    admin,
+    activity: (applicationName) =>
+      admin(
+        `SELECT pid, state, xact_start, query FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`,
+        [applicationName],
+      ),
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Poll until `check` returns true, or fail after `timeoutMs` with `message`. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs: number, message: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check()) return
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${message}`)
+    await sleep(10)
+  }
+}

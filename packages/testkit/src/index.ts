@@ -1,0 +1,3 @@
+/** Test support shared by every package: the embedded server and per-file databases. */
+export { startEmbeddedServer, freePort, type EmbeddedServer, type EmbeddedServerOptions } from './embedded-server.ts'
+export { adminUrl, createTestDatabase, urlFor, withClient } from './test-database.ts'
