@@ -6,6 +6,8 @@
  * the parameter values) and the driver error as `cause`.
  */
 
+import { fileURLToPath } from 'node:url'
+
 /** Fields PostgreSQL reports with an error, where it reports them. */
 export interface ServerErrorFields {
   sqlState: string
@@ -74,11 +76,20 @@ function describeHolders(holders: readonly HolderInfo[]): string {
   return `\nConnections in use:\n${lines.join('\n')}`
 }
 
-function indent(text: string, spaces: number): string {
+const OWN_SOURCE = fileURLToPath(new URL('.', import.meta.url))
+
+/**
+ * A recorded stack as a reader wants it: the caller's frames, without pgsteward's own or Node's
+ * internals, indented under the message.
+ */
+function indent(stack: string, spaces: number): string {
   const pad = ' '.repeat(spaces)
-  return text
+  return stack
     .split('\n')
-    .map((line) => pad + line.trim())
+    .slice(1)
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0 && !line.includes(OWN_SOURCE) && !line.includes('(node:') && !line.startsWith('at node:'))
+    .map((line) => pad + line)
     .join('\n')
 }
 

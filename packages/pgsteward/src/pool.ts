@@ -476,7 +476,8 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     if (this.#housekeeping !== undefined || this.#closing) return
     const { idleTimeoutMs, maxLifetimeMs } = this.#options.pool
     const horizon = Math.min(idleTimeoutMs || Infinity, maxLifetimeMs || Infinity, 10_000)
-    const every = Math.max(25, Math.min(1_000, Math.floor(horizon / 4)))
+    // Fine enough that retirements spread by jitter are not batched into one sweep.
+    const every = Math.max(25, Math.min(1_000, Math.floor(horizon / 20)))
     this.#housekeeping = setInterval(() => this.#sweep(), every)
     this.#housekeeping.unref()
   }

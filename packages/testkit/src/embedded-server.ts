@@ -93,7 +93,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
     start,
     async stop(stopOptions) {
       await pg.stop()
-      if (stopOptions?.removeData ?? temporary) await rm(temporary ? path.dirname(dataDir) : dataDir, { recursive: true, force: true })
+      if (stopOptions?.removeData === true) await rm(temporary ? path.dirname(dataDir) : dataDir, { recursive: true, force: true })
     },
   }
 }

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { sql } from '../src/index.ts'
+import { eventually, setup } from './support.ts'
+
+const ctx = await setup('clean_return')
+await ctx.admin('CREATE TABLE t (id int PRIMARY KEY)')
+
+describe('returning connections to the pool', () => {
+  it('rolls back a connection returned inside a transaction: the next borrower sees no open transaction', async () => {
+    const db = ctx.open({ pool: { max: 1 } })
+    await db.query(sql.unsafe('BEGIN; INSERT INTO t VALUES (1)'))
+    const state = await db.one<{ open: boolean }>(sql`SELECT now() <> statement_timestamp() AS open`)
+    assert.equal(state.open, false, 'next borrower is outside any transaction')
+    assert.equal((await ctx.admin<{ n: string }>('SELECT count(*) AS n FROM t'))[0]?.n, '0', 'the abandoned insert was rolled back')
+    const [activity] = await ctx.activity(db.applicationName)
+    assert.equal(activity?.state, 'idle')
+    assert.equal(db.stats().counters.resets, 1)
+  })
+
+  it('resets session state (settings, temp tables, session advisory locks, LISTEN) before the next borrower', async () => {
+    const db = ctx.open({ pool: { max: 1 } })
+    const pid = (await db.one<{ pid: number }>(sql`SELECT pg_backend_pid() AS pid`)).pid
+    await db.query(sql`SET statement_timeout = '1234ms'`)
+    await db.query(sql`CREATE TEMP TABLE scratch (x int)`)
+    await db.query(sql`SELECT pg_advisory_lock(4242)`)
+    await db.query(sql`LISTEN some_channel`)
+    const after = await db.one<{ pid: number; timeout: string; scratch: string | null; listening: number }>(
+      sql`SELECT pg_backend_pid() AS pid, current_setting('statement_timeout') AS timeout,
+                 to_regclass('pg_temp.scratch')::text AS scratch,
+                 (SELECT count(*)::int FROM pg_listening_channels()) AS listening`,
+    )
+    assert.equal(after.pid, pid, 'same connection, reset rather than replaced')
+    assert.equal(after.timeout, '0')
+    assert.equal(after.scratch, null)
+    assert.equal(after.listening, 0)
+    const locks = await ctx.admin(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = $1`, [pid])
+    assert.equal(locks.length, 0)
+  })
+
+  it('costs no round trip for a clean return', async () => {
+    const db = ctx.open({ pool: { max: 2 } })
+    for (let i = 0; i < 100; i++) await db.query(sql`SELECT ${i}::int`)
+    await db.transaction(async (tx) => {
+      await tx.query(sql`SET LOCAL statement_timeout = '5s'`)
+      await tx.query(sql`INSERT INTO t VALUES (100) ON CONFLICT DO NOTHING`)
+    })
+    assert.equal(db.stats().counters.resets, 0)
+    const calls = await ctx.admin<{ calls: string }>(
+      `SELECT count(*) AS calls FROM pg_stat_activity WHERE application_name = $1 AND query ILIKE 'DISCARD%'`,
+      [db.applicationName],
+    )
+    assert.equal(calls[0]?.calls, '0')
+  })
+
+  it('cancels a query still running when its session ends, and lends the connection again clean', async () => {
+    const db = ctx.open({ pool: { max: 1 }, cancelGraceMs: 2_000 })
+    let abandoned: Promise<unknown> | undefined
+    await db.session(async (s) => {
+      abandoned = s.query(sql`SELECT pg_sleep(30)`).catch((e: unknown) => e)
+      await new Promise((r) => setTimeout(r, 50))
+    })
+    const started = Date.now()
+    assert.equal((await db.one<{ n: number }>(sql`SELECT 5 AS n`)).n, 5)
+    assert.ok(Date.now() - started < 2_000, 'the sleeping query was cancelled, not waited for')
+    const err = await abandoned
+    assert.match(String(err), /cancel/i)
+    await eventually(
+      async () => (await ctx.activity(db.applicationName)).every((a) => a.state === 'idle'),
+      2_000,
+      'no active query left on the server',
+    )
+  })
+})

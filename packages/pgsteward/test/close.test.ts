@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { PoolClosedError, sql } from '../src/index.ts'
+import { eventually, setup } from './support.ts'
+
+const ctx = await setup('close')
+
+describe('close()', () => {
+  it('lets in-flight work finish and refuses new work', async () => {
+    const db = ctx.open({ pool: { max: 3 } })
+    const inFlight = [1, 2, 3].map((i) => db.one<{ n: number }>(sql`SELECT ${i}::int AS n, pg_sleep(0.2)`))
+    await eventually(() => db.stats().inUse === 3, 2_000, 'work started')
+    const closing = db.close({ timeoutMs: 5_000 })
+    await assert.rejects(db.query(sql`SELECT 1`), PoolClosedError)
+    await assert.rejects(db.transaction(async () => undefined), (e: unknown) => e instanceof PoolClosedError && /closed/.test(e.message))
+    assert.deepEqual((await Promise.all(inFlight)).map((r) => r.n), [1, 2, 3])
+    await closing
+    assert.equal(db.stats().total, 0)
+    assert.equal((await ctx.activity(db.applicationName)).length, 0, 'no server session left')
+  })
+
+  it('cuts stragglers at the deadline, cancelling their query on the server', async () => {
+    const db = ctx.open({ pool: { max: 2 }, cancelGraceMs: 500 })
+    const straggler = db.query(sql`SELECT pg_sleep(30)`).then(
+      () => 'finished',
+      (e: unknown) => e,
+    )
+    await eventually(() => db.stats().inUse === 1, 2_000, 'straggler running')
+    const started = Date.now()
+    await db.close({ timeoutMs: 300 })
+    const took = Date.now() - started
+    assert.ok(took >= 290 && took < 2_000, `close took ${took} ms`)
+    const outcome = await straggler
+    assert.ok(outcome instanceof Error, 'the straggler was cut, not left running')
+    await eventually(async () => (await ctx.activity(db.applicationName)).length === 0, 3_000, 'server session gone')
+  })
+
+  it('leaves nothing behind: the process exits by itself after close()', async () => {
+    const fixture = fileURLToPath(new URL('./fixtures/close-and-exit.ts', import.meta.url))
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture, ctx.url, 'close-exit-child'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+    const code = await new Promise<number | null>((resolve) => {
+      const killer = setTimeout(() => {
+        child.kill('SIGKILL')
+        resolve(null)
+      }, 15_000)
+      child.on('exit', (c) => {
+        clearTimeout(killer)
+        resolve(c)
+      })
+    })
+    assert.equal(code, 0, `child did not exit cleanly by itself: ${err}`)
+    const report = JSON.parse(out) as { straggler: string; stats: { total: number } }
+    assert.equal(report.straggler, 'cut')
+    assert.equal(report.stats.total, 0)
+  })
+})

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { ConcurrentUseError, PoolDeadlockError, SessionClosedError, sql, type Transaction } from '../src/index.ts'
+import { setup } from './support.ts'
+
+const ctx = await setup('ownership')
+await ctx.admin('CREATE TABLE items (id serial PRIMARY KEY, label text NOT NULL)')
+await ctx.admin('CREATE SEQUENCE call_order')
+
+describe('session ownership', () => {
+  it('refuses a transaction smuggled into another async scope, naming both call sites', async () => {
+    const db = ctx.open({ pool: { max: 3 } })
+    let smuggled: Transaction | undefined
+    let letGo!: () => void
+    const open = db.transaction(async (tx) => {
+      smuggled = tx
+      await new Promise<void>((r) => (letGo = r))
+    })
+    while (smuggled === undefined) await new Promise((r) => setTimeout(r, 5))
+    // This test body is not inside the transaction's callback: it plays "another request".
+    const err = await smuggled.query(sql`SELECT 1`).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    assert.ok(err instanceof ConcurrentUseError, `got ${String(err)}`)
+    assert.equal(err.code, 'SESSION_CONCURRENT_USE')
+    assert.match(err.message, /Opened at:\n\s+at .*ownership\.test\.ts:\d+/)
+    assert.match(err.message, /Used at:\n\s+at .*ownership\.test\.ts:\d+/)
+    assert.notEqual(err.openedAt, err.usedAt)
+    letGo()
+    await open
+    await assert.rejects(smuggled.query(sql`SELECT 1`), (e: unknown) => e instanceof SessionClosedError && /used after its callback settled/.test(e.message))
+  })
+
+  it('runs 50 concurrent queries of one transaction on one backend, in one transaction, in call order', async () => {
+    const db = ctx.open({ pool: { max: 5 } })
+    const rows = await db.transaction(async (tx) =>
+      Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          // Half through the transaction object, half through db: both join the scope.
+          (i % 2 === 0 ? tx : db).one<{ pid: number; txid: string; n: string; i: number }>(
+            sql`SELECT pg_backend_pid() AS pid, txid_current()::text AS txid, nextval('call_order')::text AS n, ${i}::int AS i`,
+          ),
+        ),
+      ),
+    )
+    assert.equal(new Set(rows.map((r) => r.pid)).size, 1, 'one backend')
+    assert.equal(new Set(rows.map((r) => r.txid)).size, 1, 'one transaction')
+    const order = rows.map((r) => Number(r.n))
+    assert.deepEqual(order, [...order].sort((a, b) => a - b), 'executed in call order')
+    assert.equal(db.stats().counters.acquired, 1, 'no second connection')
+  })
+
+  it('db.query inside a transaction joins it, so a rollback undoes it', async () => {
+    const db = ctx.open({ pool: { max: 5 } })
+    await assert.rejects(
+      db.transaction(async () => {
+        await db.query(sql`INSERT INTO items (label) VALUES ('joined')`)
+        throw new Error('changed my mind')
+      }),
+      /changed my mind/,
+    )
+    assert.equal((await ctx.admin(`SELECT 1 FROM items WHERE label = 'joined'`)).length, 0)
+  })
+
+  it('fails at once with PoolDeadlockError when scopes holding every connection ask for an independent one', async () => {
+    const db = ctx.open({ pool: { max: 2, acquireTimeoutMs: 5_000 } })
+    let arrived = 0
+    let bothHold!: () => void
+    const barrier = new Promise<void>((r) => (bothHold = r))
+    const nested = async (): Promise<number> => {
+      return db.session(async (s) => {
+        await s.query(sql`SELECT 1`)
+        if (++arrived === 2) bothHold()
+        await barrier
+        const started = Date.now()
+        const err = await db.transaction(async () => 'unreachable', { independent: true }).then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        assert.ok(err instanceof PoolDeadlockError, `got ${String(err)}`)
+        assert.match(err.message, /already holds connection #\d+/)
+        assert.match(err.message, /ownership\.test\.ts/, 'names where the held connection was acquired')
+        return Date.now() - started
+      })
+    }
+    const waited = await Promise.all([nested(), nested()])
+    for (const ms of waited) assert.ok(ms < 100, `failed within 100 ms (${ms})`)
+  })
+
+  it('gives an independent transaction its own connection when one is free', async () => {
+    const db = ctx.open({ pool: { max: 2 } })
+    await db.transaction(async (outer) => {
+      await outer.query(sql`INSERT INTO items (label) VALUES ('outer')`)
+      const innerPid = await db.transaction(async (inner) => (await inner.one<{ pid: number }>(sql`SELECT pg_backend_pid() AS pid`)).pid, {
+        independent: true,
+      })
+      const outerPid = (await outer.one<{ pid: number }>(sql`SELECT pg_backend_pid() AS pid`)).pid
+      assert.notEqual(innerPid, outerPid)
+    })
+  })
+})
