@@ -268,7 +268,7 @@ export function resolveOptions(input: unknown, env: NodeJS.ProcessEnv = process.
   if (input !== undefined && !isPlainObject(input)) {
     throw new ConfigError([`createDatabase expects an options object, got ${describeValue('', input)}.`])
   }
-  const options = (input ?? {}) as Record<string, unknown>
+  const options: Record<string, unknown> = input ?? {}
   checkSection(options, TOP_LEVEL, '', problems)
   const poolInput = isPlainObject(options.pool) ? options.pool : {}
   const retryInput = isPlainObject(options.retry) ? options.retry : {}

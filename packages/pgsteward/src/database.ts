@@ -94,7 +94,7 @@ export class Database extends QueryableBase implements ScopeHost {
    *   await s.query(sql`set local work_mem = '64MB'`)
    * }, { timeoutMs: 5_000 })
    */
-  session<T>(fn: (session: Session) => Promise<T>, options?: SessionOptions): Promise<T> {
+  async session<T>(fn: (session: Session) => Promise<T>, options?: SessionOptions): Promise<T> {
     checkScopeOptions(options, SESSION_KEYS, 'db.session')
     const current = this.als.getStore()
     if (current !== undefined && !options?.independent) {
@@ -125,7 +125,7 @@ export class Database extends QueryableBase implements ScopeHost {
    * // Work queue, each worker takes different rows:     select ... for update skip locked limit 10
    * // Keep a parent row from being deleted meanwhile:   select ... for share
    */
-  transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
     checkScopeOptions(options, SCOPE_OPTION_KEYS, 'db.transaction')
     const current = this.als.getStore()
     if (current !== undefined && !options?.independent) return current.transaction(fn, options)
@@ -209,6 +209,7 @@ function guard<T>(lease: Lease, body: (lease: Lease) => Promise<T>, signal: Abor
       signal.removeEventListener('abort', onAbort)
       lease.release()
       if (ok) resolve(value as T)
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the body's own rejection reason, passed on unchanged
       else reject(value)
     }
     const onAbort = (): void => {

@@ -519,7 +519,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
       const drained = this.#all.size === 0 || (await this.#waitEmpty(timeoutMs))
       if (!drained) {
         const grace = this.#options.cancelGraceMs
-        await Promise.all([...this.#all].map((conn) => (conn.inFlight > 0 ? conn.cancel(grace) : undefined)))
+        await Promise.all([...this.#all].filter((conn) => conn.inFlight > 0).map((conn) => conn.cancel(grace)))
         for (const conn of [...this.#all]) this.#destroy(conn, 'closing')
       }
     })()

@@ -10,7 +10,8 @@ export abstract class QueryableBase implements Queryable {
   /** Run an already compiled statement; `query` is the public way in. */
   abstract execute<R>(query: CompiledQuery): Promise<QueryResult<R>>
 
-  query<R = Row>(statement: Statement): Promise<QueryResult<R>> {
+  // async so that a malformed statement rejects like every other failure instead of throwing.
+  async query<R = Row>(statement: Statement): Promise<QueryResult<R>> {
     return this.execute<R>(toQuery(statement))
   }
 

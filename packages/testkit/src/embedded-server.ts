@@ -82,7 +82,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
     onError: (e: unknown) => log.push(String(e)),
   })
   const describe = (err: unknown): Error =>
-    new Error(`embedded PostgreSQL failed to start on 127.0.0.1:${port} (data ${dataDir}): ${String(err ?? 'server exited')}\n${log.slice(-30).join('')}`)
+    new Error(`embedded PostgreSQL failed to start on 127.0.0.1:${port} (data ${dataDir}): ${err instanceof Error ? err.message : 'server exited'}\n${log.slice(-30).join('')}`)
   if (!(await exists(dataDir))) await pg.initialise().catch((e: unknown) => Promise.reject(describe(e)))
   const start = (): Promise<void> => pg.start().catch((e: unknown) => Promise.reject(describe(e)))
   await start()
