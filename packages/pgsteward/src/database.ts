@@ -10,6 +10,7 @@ import { resolveOptions, type DatabaseOptions, type ResolvedOptions, type RetryO
 import { AmbiguousCommitError, MisuseError, abortErrorFrom, mapDriverError } from './errors.ts'
 import { checkHealth, type HealthReport } from './health.ts'
 import { Lease } from './lease.ts'
+import { StewardPgPool } from './pg-pool-facade.ts'
 import { Pool, type DatabaseEvents, type PoolStats } from './pool.ts'
 import { toQueryResult, type QueryResult } from './query-result.ts'
 import { QueryableBase } from './queryable-base.ts'
@@ -59,6 +60,7 @@ export class Database extends QueryableBase implements ScopeHost {
   readonly pool: Pool
   readonly retryDefaults: Required<RetryOptions>
   readonly #options: ResolvedOptions
+  #facade: StewardPgPool | undefined
 
   constructor(options: ResolvedOptions) {
     super()
@@ -149,6 +151,17 @@ export class Database extends QueryableBase implements ScopeHost {
     } finally {
       abort?.dispose()
     }
+  }
+
+  /**
+   * A `pg.Pool`-compatible object backed by this database's pool, for Kysely, Drizzle and code
+   * written for node-postgres. Always the same object for one database.
+   * @example
+   * const kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool: db.asPgPool() }) })
+   */
+  asPgPool(): StewardPgPool {
+    this.#facade ??= new StewardPgPool(this)
+    return this.#facade
   }
 
   /** A real `SELECT 1` through the pool within `timeoutMs`; never throws. */

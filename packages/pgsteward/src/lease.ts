@@ -11,6 +11,14 @@ import type { DriverResult, PooledConnection } from './pooled-connection.ts'
 
 const noop = (): void => undefined
 
+/** A submittable that never reached a connection still owes its consumer an error. */
+export function deliverError(submittable: pg.Submittable, err: unknown): void {
+  const target = submittable as unknown as { handleError?: (e: unknown) => void; destroy?: (e: unknown) => void; emit?: (n: string, e: unknown) => void }
+  if (typeof target.destroy === 'function') target.destroy(err)
+  else if (typeof target.handleError === 'function') target.handleError(err)
+  else target.emit?.('error', err)
+}
+
 export class Lease {
   readonly conn: PooledConnection
   readonly #pool: Pool
@@ -46,6 +54,24 @@ export class Lease {
     const next = this.#tail.then(execute)
     this.#tail = next.then(noop, noop)
     return next
+  }
+
+  /** Queue a node-postgres submittable (cursor, stream); the next statement waits until it ends. */
+  submit<T extends pg.Submittable>(submittable: T, text: string): T {
+    const execute = (): Promise<void> => {
+      if (this.abortError) throw this.abortError
+      if (this.#released) throw new SessionClosedError(this.kind, this.openedAt.stack)
+      return new Promise<void>((resolve) => {
+        const emitter = submittable as unknown as NodeJS.EventEmitter
+        emitter.once('end', () => resolve())
+        emitter.once('error', () => resolve())
+        this.conn.submit(submittable, text)
+      })
+    }
+    const next = this.#tail.then(execute)
+    this.#tail = next.then(noop, noop)
+    next.catch((err: unknown) => deliverError(submittable, err))
+    return submittable
   }
 
   /** Give the connection back once; the pool cancels, rolls back or destroys what is left dirty. */

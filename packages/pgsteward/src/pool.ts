@@ -45,6 +45,10 @@ export interface PoolCounters {
   connectFailures: number
   resets: number
   leaks: number
+  /** Transactions re-run after a serialization failure or deadlock. */
+  retries: number
+  /** afterCommit / afterRollback hooks that threw. */
+  hookErrors: number
 }
 
 export interface PoolStats extends PoolStateSnapshot {
@@ -118,6 +122,8 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     connectFailures: 0,
     resets: 0,
     leaks: 0,
+    retries: 0,
+    hookErrors: 0,
   }
 
   constructor(options: ResolvedOptions, clientConfig: pg.ClientConfig) {
@@ -446,7 +452,9 @@ export class Pool extends EventEmitter<DatabaseEvents> {
 
   #onBroken(conn: PooledConnection): void {
     // An idle connection whose socket died is removed now; a lent one when its holder returns it.
-    if (conn.state === 'idle') this.#destroy(conn, 'broken')
+    if (conn.state !== 'idle') return
+    if (this.listenerCount('error') > 0) this.emit('error', conn.brokenBy instanceof Error ? conn.brokenBy : new Error(String(conn.brokenBy)))
+    this.#destroy(conn, 'broken')
   }
 
   #destroy(conn: PooledConnection, reason: DestroyReason): void {
@@ -557,6 +565,20 @@ export class Pool extends EventEmitter<DatabaseEvents> {
       counters: { ...this.counters, destroyed: { ...this.counters.destroyed } },
       acquireWaitMs: { p50: w.percentile(0.5), p90: w.percentile(0.9), p99: w.percentile(0.99), max: w.maxMs, count: w.count },
     }
+  }
+
+  /** A live connection by id (for adapters that hand out per-connection objects). */
+  connectionById(id: number): PooledConnection | undefined {
+    for (const conn of this.#all) if (conn.id === id) return conn
+    return undefined
+  }
+
+  /** Lent connections already past their lifetime: they are retired when returned. */
+  expiredCount(): number {
+    const now = performance.now()
+    let n = 0
+    for (const conn of this.#all) if (conn.state === 'lent' && conn.retireAt <= now) n++
+    return n
   }
 
   /** Lent connections whose acquirer was recorded, longest-held first. */

@@ -19,8 +19,10 @@ import {
   isRetryableTransactionError,
   mapDriverError,
 } from './errors.ts'
+import type pg from 'pg'
 import type { Lease } from './lease.ts'
 import type { Pool } from './pool.ts'
+import type { DriverResult } from './pooled-connection.ts'
 import { toQueryResult, type QueryResult, type Row } from './query-result.ts'
 import { QueryableBase } from './queryable-base.ts'
 import { sql, type CompiledQuery, type SqlFragment, type UnsafeSql } from './sql.ts'
@@ -157,6 +159,22 @@ export class Scope extends QueryableBase implements Transaction {
     }
   }
 
+  /**
+   * Run a node-postgres query config as is (rowMode, types, name), with the same ownership and
+   * ordering rules, returning node-postgres's own result. For adapters such as the pg.Pool facade.
+   */
+  async runRaw(config: pg.QueryConfig): Promise<DriverResult> {
+    this.#assertOwned()
+    if (this.#activeChild !== undefined) await this.#waitForChild()
+    return this.lease.run(config)
+  }
+
+  /** Queue a node-postgres submittable (cursor, stream) on this scope's connection. */
+  submitRaw<T extends pg.Submittable>(submittable: T, text: string): T {
+    this.#assertOwned()
+    return this.lease.submit(submittable, text)
+  }
+
   async transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
     if (options?.independent) return this.#host.transaction(fn, options)
     this.#assertOwned()
@@ -283,6 +301,7 @@ export async function runTransaction<T>(
     } catch (err) {
       if (!isRetryableTransactionError(err) || attempt >= retry.max || lease.abortError !== undefined || lease.released) throw err
       const delayMs = Math.random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt)
+      host.pool.counters.retries++
       host.pool.emit('retry', { attempt: attempt + 1, delayMs, error: err })
       await new Promise((resolve) => setTimeout(resolve, delayMs))
     }
@@ -359,6 +378,7 @@ async function runHooks(
       await hook(error)
     } catch (hookError) {
       // A hook never changes the transaction's outcome; its failure is reported, not thrown.
+      host.pool.counters.hookErrors++
       if (host.pool.listenerCount('hookError') > 0) host.pool.emit('hookError', { phase, error: hookError })
       else process.emitWarning(`pgsteward: an ${phase} hook threw: ${String(hookError)}`, 'PgStewardWarning')
       if (typeof error === 'object' && error !== null) {
