@@ -140,14 +140,13 @@ export class Database extends QueryableBase implements ScopeHost {
     try {
       const conn = await this.pool.acquire({ signal: abort?.signal, site: openedAt, holder: holder?.lease.conn })
       const lease = new Lease(this.pool, conn, kind, openedAt)
-      if (abort === undefined) {
-        try {
-          return await body(lease)
-        } finally {
-          lease.release()
-        }
+      try {
+        return abort === undefined ? await body(lease) : await guard(lease, body, abort.signal, this.#options.cancelGraceMs)
+      } finally {
+        lease.release()
+        // Commit and rollback hooks, outside any scope, after the connection is back.
+        await this.als.exit(() => lease.runDeferred())
       }
-      return await guard(lease, body, abort.signal, this.#options.cancelGraceMs)
     } finally {
       abort?.dispose()
     }

@@ -32,6 +32,7 @@ export class Lease {
   committing = false
   /** COMMIT succeeded: an abort arriving now changes nothing. */
   committed = false
+  readonly #deferred: (() => Promise<void>)[] = []
 
   constructor(pool: Pool, conn: PooledConnection, kind: string, openedAt: Error) {
     this.#pool = pool
@@ -72,6 +73,20 @@ export class Lease {
     this.#tail = next.then(noop, noop)
     next.catch((err: unknown) => deliverError(submittable, err))
     return submittable
+  }
+
+  /**
+   * Run `work` once the connection is back in the pool (now, if it already is). Commit and
+   * rollback hooks go here, so a hook that queries the database never holds two connections.
+   */
+  async defer(work: () => Promise<void>): Promise<void> {
+    if (this.#released) await work()
+    else this.#deferred.push(work)
+  }
+
+  /** Run what was deferred until the release, in order. */
+  async runDeferred(): Promise<void> {
+    for (const work of this.#deferred.splice(0)) await work()
   }
 
   /** Give the connection back once; the pool cancels, rolls back or destroys what is left dirty. */

@@ -303,7 +303,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     conn.acquiredAt = undefined
     if (destroy === true) return this.#destroy(conn, 'released-with-error')
     if (conn.broken) return this.#destroy(conn, 'broken')
-    if (conn.inFlight > 0 || conn.transactionStatus !== 'I' || conn.sessionChanged) {
+    if (conn.busy || conn.transactionStatus !== 'I' || conn.sessionChanged) {
       conn.state = 'resetting'
       void this.#reset(conn)
       return
@@ -323,8 +323,9 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     this.counters.resets++
     let clean = false
     try {
-      if (conn.inFlight > 0) {
-        await conn.cancel(grace)
+      if (conn.busy) {
+        // Statements still running are cancelled; one that only awaits its ReadyForQuery just finishes.
+        if (conn.inFlight > 0) await conn.cancel(grace)
         if (!(await conn.whenQuiet(grace))) return
       }
       if (conn.broken) return
@@ -334,7 +335,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
         conn.forgetPreparedStatements()
         conn.sessionChanged = false
       }
-      clean = !conn.broken && conn.inFlight === 0 && conn.transactionStatus === 'I'
+      clean = !conn.broken && !conn.busy && conn.transactionStatus === 'I'
     } catch {
       clean = false
     } finally {

@@ -18,6 +18,9 @@ export type DriverResult = pg.QueryResult<Record<string, unknown>> | pg.QueryRes
 
 /** The parts of node-postgres's Client this module reads that its typings do not declare. */
 interface ClientInternals {
+  /** False from sending a query until its ReadyForQuery arrives. */
+  readyForQuery: boolean
+  queryQueue: unknown[]
   processID: number | null
   secretKey: number | null
   host: string
@@ -64,6 +67,9 @@ export class PooledConnection {
     })
     connection.on('readyForQuery', (msg: { status: string }) => {
       this.transactionStatus = msg.status as TransactionStatus
+      // A statement's promise settles at its ErrorResponse or CommandComplete; only here is the
+      // connection really idle (and its transaction status current).
+      this.#notifyIfQuiet()
     })
     // Without an 'error' listener an idle socket error would crash the process.
     this.client.on('error', (err: Error) => this.markBroken(err))
@@ -129,16 +135,29 @@ export class PooledConnection {
 
   #settled(): void {
     this.inFlight--
-    if (this.inFlight === 0 && this.#drained.length > 0) {
-      const waiting = this.#drained
-      this.#drained = []
-      for (const resolve of waiting) resolve()
-    }
+    this.#notifyIfQuiet()
   }
 
-  /** Resolves true once nothing is in flight, false if `timeoutMs` passes first. */
+  /**
+   * Something is still running or queued: a statement in flight, or one whose ReadyForQuery has
+   * not arrived yet (its status would be stale: a failed statement rejects before the server
+   * reports the transaction as failed).
+   */
+  get busy(): boolean {
+    const c = internals(this.client)
+    return this.inFlight > 0 || !c.readyForQuery || c.queryQueue.length > 0
+  }
+
+  #notifyIfQuiet(): void {
+    if (this.#drained.length === 0 || this.busy) return
+    const waiting = this.#drained
+    this.#drained = []
+    for (const resolve of waiting) resolve()
+  }
+
+  /** Resolves true once nothing is running or queued, false if `timeoutMs` passes first. */
   whenQuiet(timeoutMs: number): Promise<boolean> {
-    if (this.inFlight === 0) return Promise.resolve(true)
+    if (!this.busy) return Promise.resolve(true)
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs)
       timer.unref()

@@ -206,8 +206,10 @@ export class Scope extends QueryableBase implements Transaction {
     let result: T
     try {
       result = await this.#host.als.run(child, () => fn(child))
-      if (this.lease.conn.transactionStatus === 'E') throw new FailedTransactionError('savepoint')
-      await this.#statement(`RELEASE SAVEPOINT ${name}`)
+      await this.#statement(`RELEASE SAVEPOINT ${name}`).catch((err: unknown) => {
+        // 25P02: a statement inside failed and the callback swallowed its error.
+        throw (err as { sqlState?: string }).sqlState === '25P02' ? new FailedTransactionError('savepoint') : err
+      })
     } catch (err) {
       child.close()
       try {
@@ -326,17 +328,17 @@ async function attemptTransaction<T>(
   let result: T
   try {
     result = await host.als.run(tx, () => fn(tx))
-    if (lease.conn.transactionStatus === 'E') throw new FailedTransactionError('transaction')
   } catch (err) {
     tx.close()
     await rollback(lease)
-    await runHooks(host, 'afterRollback', hooks.rollback, err)
+    await afterTransaction(lease, parent, () => runHooks(host, 'afterRollback', hooks.rollback, err))
     throw err
   }
   tx.close()
   lease.committing = true
+  let commit: DriverResult
   try {
-    await lease.run({ text: 'COMMIT' })
+    commit = await lease.run({ text: 'COMMIT' })
     // Past this point a top-level transaction's outcome is final; an abort can no longer change it.
     if (parent === undefined) lease.committed = true
   } catch (raw) {
@@ -347,14 +349,30 @@ async function attemptTransaction<T>(
     if (!lease.abortError) {
       // The server answered with an error, so nothing was committed; the connection is not trusted again.
       lease.conn.markBroken(err)
-      await runHooks(host, 'afterRollback', hooks.rollback, err)
+      await afterTransaction(lease, parent, () => runHooks(host, 'afterRollback', hooks.rollback, err))
     }
     throw err
   } finally {
     lease.committing = false
   }
-  await runHooks(host, 'afterCommit', hooks.commit, undefined)
+  // COMMIT of a transaction PostgreSQL had already aborted answers ROLLBACK, not an error.
+  if (!Array.isArray(commit) && commit.command === 'ROLLBACK') {
+    lease.committed = false
+    const failed = new FailedTransactionError('transaction')
+    await afterTransaction(lease, parent, () => runHooks(host, 'afterRollback', hooks.rollback, failed))
+    throw failed
+  }
+  await afterTransaction(lease, parent, () => runHooks(host, 'afterCommit', hooks.commit, undefined))
   return result
+}
+
+/**
+ * Hooks of a transaction that owns its connection run after the connection is returned, so a
+ * hook that queries the database takes a connection of its own instead of holding two. Inside a
+ * session they run at once, on the session's connection.
+ */
+function afterTransaction(lease: Lease, parent: Scope | undefined, work: () => Promise<void>): Promise<void> {
+  return parent === undefined ? lease.defer(work) : work()
 }
 
 /** Roll back; if that fails the connection's state is unknown and the pool must destroy it. */

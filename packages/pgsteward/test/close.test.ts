@@ -27,7 +27,11 @@ describe('close()', () => {
       () => 'finished',
       (e: unknown) => e,
     )
-    await eventually(() => db.stats().inUse === 1, 2_000, 'straggler running')
+    await eventually(
+      async () => (await ctx.activity(db.applicationName)).some((a) => a.state === 'active' && a.query.includes('pg_sleep(30)')),
+      2_000,
+      'straggler running on the server',
+    )
     const started = Date.now()
     await db.close({ timeoutMs: 300 })
     const took = Date.now() - started

@@ -4,7 +4,7 @@
  * happened, including Ctrl-C.
  */
 import { spawn } from 'node:child_process'
-import { startEmbeddedServer, type EmbeddedServer } from './embedded-server.ts'
+import { startEmbeddedServer, type EmbeddedServer } from '@pgsteward/embedded-postgres'
 
 const files = process.argv.slice(2)
 if (files.length === 0) {
