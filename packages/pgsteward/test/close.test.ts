@@ -11,7 +11,11 @@ describe('close()', () => {
   it('lets in-flight work finish and refuses new work', async () => {
     const db = ctx.open({ pool: { max: 3 } })
     const inFlight = [1, 2, 3].map((i) => db.one<{ n: number }>(sql`SELECT ${i}::int AS n, pg_sleep(0.2)`))
-    await eventually(() => db.stats().inUse === 3, 2_000, 'work started')
+    await eventually(
+      async () => (await ctx.activity(db.applicationName)).filter((a) => a.state === 'active').length === 3,
+      2_000,
+      'work running on the server',
+    )
     const closing = db.close({ timeoutMs: 5_000 })
     await assert.rejects(db.query(sql`SELECT 1`), PoolClosedError)
     await assert.rejects(db.transaction(async () => undefined), (e: unknown) => e instanceof PoolClosedError && /closed/.test(e.message))
