@@ -1,0 +1,69 @@
+/**
+ * The classroom service as a Fastify instance, built from its dependencies so tests can run it
+ * in-process on a port of their own. The caller owns the database and closes it after the app.
+ */
+import path from 'node:path'
+import fastifyJwt from '@fastify/jwt'
+import fastifyWebsocket from '@fastify/websocket'
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { Database } from 'pgsteward'
+import { authRoutes } from './auth/routes.ts'
+import { assetRoutes } from './assets/routes.ts'
+import { backpackRoutes } from './backpack/routes.ts'
+import type { Config } from './config.ts'
+import type { AppContext } from './context.ts'
+import { eventRoutes } from './events/routes.ts'
+import { BlobStore, type BlobFaults } from './files/blob-store.ts'
+import { errorHandler } from './http-errors.ts'
+import { opsRoutes } from './ops/routes.ts'
+import { projectRoutes } from './projects/routes.ts'
+
+export interface AppOptions {
+  config: Config
+  db: Database
+  /** Failure injection for tests and the race lab. */
+  faults?: { files?: BlobFaults; beforeCommit?: () => void | Promise<void> }
+}
+
+/** JSON bodies carry project files inline, so they may be as large as an upload. */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { config, db } = options
+  const app = Fastify({
+    logger: config.logLevel === 'silent' ? false : { level: config.logLevel, redact: ['req.headers.authorization'] },
+    bodyLimit: config.maxUploadBytes,
+    // Keep-alive sockets must not hold a graceful shutdown open.
+    forceCloseConnections: 'idle',
+    // Unknown fields are a client error to report (400), not something to drop silently.
+    ajv: { customOptions: { removeAdditional: false } },
+  })
+  const context: AppContext = {
+    config,
+    db,
+    projectFiles: new BlobStore(path.join(config.dataDir, 'files', 'projects'), options.faults?.files),
+    assetFiles: new BlobStore(path.join(config.dataDir, 'files', 'assets'), options.faults?.files),
+    faults: { beforeCommit: options.faults?.beforeCommit },
+  }
+  await context.projectFiles.init()
+  await context.assetFiles.init()
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({ error: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0] ?? ''}.` })
+  })
+  await app.register(fastifyJwt, { secret: config.jwtSecret })
+  await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } })
+  await app.register(opsRoutes(context))
+  await app.register(authRoutes(context))
+  await app.register(projectRoutes(context))
+  await app.register(assetRoutes(context))
+  await app.register(backpackRoutes(context))
+  await app.register(eventRoutes(context))
+  app.decorate('context', context)
+  return app
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The service's dependencies, for tests and tools that drive the app in-process. */
+    context: AppContext
+  }
+}

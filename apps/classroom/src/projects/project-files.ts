@@ -1,0 +1,92 @@
+/**
+ * Keeping project files on disk and project_files rows in step.
+ *
+ * A blob (named by its sha256) may be shared by many projects. Every step that can create or
+ * remove a blob, or start or stop referencing one, holds a transaction-scoped advisory lock on
+ * that blob's name. So a blob file exists whenever a committed row references it: a failed
+ * write leaves no row (the transaction rolls back), a failed transaction leaves no new file
+ * (it is collected afterwards), and a delete never removes a file someone else just referenced.
+ */
+import { sql, type Database, type Transaction } from 'pgsteward'
+import { badRequest } from '../http-errors.ts'
+import { BlobStore } from '../files/blob-store.ts'
+
+export interface FileInput {
+  path: string
+  content: string
+}
+
+export interface StoredFile {
+  path: string
+  sha256: string
+  size: number
+}
+
+/** Relative paths of plain segments: no `..`, no absolute paths, no hidden tricks. */
+const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$/
+
+export function checkPath(p: string): void {
+  const segments = p.split('/')
+  if (segments.length > 8 || !segments.every((s) => SEGMENT.test(s) && s !== '..' && s !== '.')) {
+    throw badRequest(`files.path ${JSON.stringify(p)} is not allowed: use relative paths of letters, digits, '.', '_' and '-' (no '..', at most 8 levels).`)
+  }
+}
+
+export function describeFiles(files: FileInput[]): StoredFile[] {
+  const seen = new Set<string>()
+  return files.map((f) => {
+    checkPath(f.path)
+    if (seen.has(f.path)) throw badRequest(`files.path ${JSON.stringify(f.path)} appears twice.`)
+    seen.add(f.path)
+    return { path: f.path, sha256: BlobStore.sha256(f.content), size: Buffer.byteLength(f.content) }
+  })
+}
+
+/** Lock blobs in a fixed order so concurrent writers cannot deadlock on each other. */
+async function lockBlobs(tx: Transaction, shas: Iterable<string>): Promise<void> {
+  for (const sha of [...new Set(shas)].sort()) await tx.advisoryLock(`blob:${sha}`)
+}
+
+/** Inside a transaction: lock the blobs and make sure their files exist before rows reference them. */
+export async function writeBlobs(tx: Transaction, store: BlobStore, files: FileInput[], described: StoredFile[]): Promise<void> {
+  await lockBlobs(
+    tx,
+    described.map((d) => d.sha256),
+  )
+  for (let i = 0; i < files.length; i++) {
+    const file = files[i]
+    const meta = described[i]
+    if (file && meta) await store.put(meta.sha256, file.content)
+  }
+}
+
+/**
+ * Inside a transaction: lock blobs that new rows will reference without writing them (a copy),
+ * and confirm each file is still there: a concurrent delete may have collected it just before.
+ */
+export async function claimExistingBlobs(tx: Transaction, store: BlobStore, shas: string[]): Promise<boolean> {
+  await lockBlobs(tx, shas)
+  for (const sha of shas) if (!(await store.exists(sha))) return false
+  return true
+}
+
+export async function insertFileRows(tx: Transaction, projectId: string, files: StoredFile[]): Promise<void> {
+  if (files.length === 0) return
+  await tx.query(sql`INSERT INTO project_files (project_id, path, sha256, size)
+    SELECT ${projectId}::bigint, f.path, f.sha256, f.size
+    FROM unnest(${files.map((f) => f.path)}::text[], ${files.map((f) => f.sha256)}::text[], ${files.map((f) => f.size)}::int[]) AS f(path, sha256, size)`)
+}
+
+/**
+ * Remove blob files no committed row references. Each blob is checked under its lock in its own
+ * short transaction, after the transaction that dropped (or failed to add) the reference ended.
+ */
+export async function collectBlobs(db: Database, store: BlobStore, shas: Iterable<string>): Promise<void> {
+  for (const sha of new Set(shas)) {
+    await db.transaction(async (tx) => {
+      await tx.advisoryLock(`blob:${sha}`)
+      const used = await tx.maybeOne(sql`SELECT 1 FROM project_files WHERE sha256 = ${sha} LIMIT 1`)
+      if (used === null) await store.remove(sha)
+    })
+  }
+}
