@@ -442,7 +442,8 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     }
     // Server unreachable or restarting: try again with jittered exponential backoff while anyone needs a connection.
     if (this.#retryTimer === undefined && (this.#waiters.size > 0 || this.#all.size < this.#options.pool.min)) {
-      const delay = Math.min(5_000, 50 * 2 ** Math.min(this.#connectFailures - 1, 10)) * (0.5 + Math.random() / 2)
+      // Capped at a second: once the server is back, waiters should not sit out a long backoff.
+      const delay = Math.min(1_000, 25 * 2 ** Math.min(this.#connectFailures - 1, 10)) * (0.5 + Math.random() / 2)
       this.#retryTimer = setTimeout(() => {
         this.#retryTimer = undefined
         this.#fill()

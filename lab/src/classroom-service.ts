@@ -1,0 +1,44 @@
+/**
+ * The classroom service, in-process on a loopback port, for scenarios whose incident is about a
+ * service: the pgsteward variant goes through its HTTP API like any client would.
+ */
+import { randomBytes } from 'node:crypto'
+import { buildApp, type AppOptions } from 'classroom/app'
+import { loadConfig } from 'classroom/config'
+import { migrateUp } from 'classroom/migrate'
+import type { FastifyInstance } from 'fastify'
+import type { ScenarioContext } from './scenario.ts'
+import { stewardDatabase } from './steward.ts'
+
+export interface RunningService {
+  url: string
+  app: FastifyInstance
+  login(username: string): Promise<string>
+}
+
+export async function startClassroom(ctx: ScenarioContext, faults?: AppOptions['faults']): Promise<RunningService> {
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    DATA_DIR: ctx.dir,
+    LOG_LEVEL: 'silent',
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    SERVICE_SECRET: randomBytes(32).toString('hex'),
+  })
+  const db = stewardDatabase(ctx)
+  await migrateUp(db)
+  const app = await buildApp({ config, db, faults })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  ctx.onCleanup(() => app.close())
+  const address = app.server.address()
+  if (typeof address !== 'object' || address === null) throw new Error('classroom did not bind')
+  const url = `http://127.0.0.1:${address.port}`
+  return {
+    url,
+    app,
+    async login(username) {
+      const res = await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username }) })
+      const body = (await res.json()) as { accessToken: string }
+      return body.accessToken
+    },
+  }
+}

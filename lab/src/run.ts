@@ -1,0 +1,195 @@
+/**
+ * `npm run lab [-- --quick] [--users N] [--only 3,5]`: every scenario, naive then pgsteward, on
+ * fresh databases; a table in the terminal, lab/report.json and lab/report.html. Exits non-zero
+ * if any pgsteward variant violated its invariant. Loopback only; every run is bounded in time.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { startEmbeddedServer, type EmbeddedServer } from '@pgsteward/embedded-postgres'
+import { connectionCensus } from './checks/connections.ts'
+import { Recorder } from './recorder.ts'
+import { renderHtml } from './report/html.ts'
+import { renderTable } from './report/table.ts'
+import type { Scenario, ScenarioContext, VariantName, VariantReport } from './scenario.ts'
+import { SCENARIOS } from './scenarios/index.ts'
+import { createDatabase, startPrivateServer, withAdmin, type ControllableServer } from './servers.ts'
+
+interface Options {
+  quick: boolean
+  users: number
+  only: Set<number> | undefined
+  outDir: string
+}
+
+function parseOptions(argv: string[]): Options {
+  const options: Options = { quick: false, users: 100, only: undefined, outDir: fileURLToPath(new URL('..', import.meta.url)) }
+  let usersGiven = false
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === '--quick') options.quick = true
+    else if (arg === '--users') {
+      const n = Number(argv[++i])
+      if (!Number.isInteger(n) || n < 2 || n > 1000) throw new Error('--users takes an integer from 2 to 1000')
+      options.users = n
+      usersGiven = true
+    } else if (arg === '--only') {
+      options.only = new Set((argv[++i] ?? '').split(',').map(Number))
+    } else if (arg === '--out') {
+      options.outDir = path.resolve(argv[++i] ?? '.')
+    } else {
+      throw new Error(`unknown option ${arg}: use --quick, --users N, --only 1,2, --out DIR`)
+    }
+  }
+  if (options.quick && !usersGiven) options.users = 40
+  return options
+}
+
+const SETTLE_MS = 300
+
+function deadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`did not finish within ${ms / 1000} s`)), ms)
+    work.then(
+      (v) => {
+        clearTimeout(timer)
+        resolve(v)
+      },
+      (e: unknown) => {
+        clearTimeout(timer)
+        reject(e instanceof Error ? e : new Error(String(e)))
+      },
+    )
+  })
+}
+
+async function runVariant(
+  scenario: Scenario,
+  variant: VariantName,
+  adminUrl: string,
+  server: ControllableServer | undefined,
+  options: Options,
+  crashes: readonly unknown[],
+): Promise<VariantReport> {
+  const crashesBefore = crashes.length
+  const database = await createDatabase(adminUrl, `${scenario.id}_${variant}`)
+  const dir = await mkdtemp(path.join(os.tmpdir(), `lab-${scenario.id}-${variant}-`))
+  const recorder = new Recorder()
+  const notes: string[] = []
+  const cleanups: (() => Promise<unknown>)[] = []
+  const applicationName = `lab-${scenario.id}-${variant}`
+  const ctx: ScenarioContext = {
+    variant,
+    users: options.users,
+    quick: options.quick,
+    databaseUrl: database.url,
+    applicationName,
+    dir,
+    recorder,
+    server,
+    admin: (text, values) => withAdmin(database.url, async (c) => (await c.query(text, values)).rows),
+    note: (text) => notes.push(text),
+    onCleanup: (work) => cleanups.push(work),
+  }
+  const violations: string[] = []
+  const started = performance.now()
+  let outcome: unknown
+  let finished = false
+  try {
+    if (scenario.setup) await withAdmin(database.url, (c) => scenario.setup?.(ctx, c) ?? Promise.resolve())
+    outcome = await deadline(scenario[variant](ctx), options.quick ? 45_000 : 120_000)
+    finished = true
+  } catch (err) {
+    violations.push(`the run itself failed: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  const durationMs = Math.round(performance.now() - started)
+  await new Promise((r) => setTimeout(r, SETTLE_MS))
+  let census = { active: 0, idleInTransaction: 0, idle: 0 }
+  try {
+    census = await connectionCensus(ctx)
+    if (finished) violations.push(...(await scenario.check(ctx, outcome)))
+  } catch (err) {
+    violations.push(`the invariant check could not run: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  // Crashes during the work and the checks count; the lab's own cleanup below may kill leaked sessions, which is not the variant's doing.
+  const crashed = crashes.length - crashesBefore
+  if (crashed > 0) {
+    const first = crashes[crashesBefore]
+    violations.push(`${crashed} uncaught exception(s): the process would have crashed (first: ${first instanceof Error ? first.message : String(first)})`)
+  }
+  for (const cleanup of cleanups) await deadline(cleanup(), 5_000).catch(() => undefined)
+  // Whatever a variant leaked must not spill into the next one: DROP ... WITH (FORCE) ends its sessions.
+  await database.drop().catch(() => undefined)
+  await rm(dir, { recursive: true, force: true })
+  const summary = recorder.summary()
+  return {
+    scenario: scenario.name,
+    id: scenario.id,
+    variant,
+    operations: summary.operations,
+    ok: summary.ok,
+    errors: summary.errors,
+    violations,
+    leakedConnections: census.active,
+    dirtyConnections: census.idleInTransaction,
+    p50Ms: summary.p50Ms,
+    p99Ms: summary.p99Ms,
+    maxMs: summary.maxMs,
+    durationMs,
+    notes,
+    timeline: summary.timeline,
+  }
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions(process.argv.slice(2))
+  const startedAt = performance.now()
+  let shared: EmbeddedServer | undefined
+  let adminUrl = process.env.DATABASE_URL
+  if (!adminUrl) {
+    shared = await startEmbeddedServer()
+    adminUrl = shared.url
+  }
+  let privateServer: Awaited<ReturnType<typeof startPrivateServer>> | undefined
+  const reports: VariantReport[] = []
+  // Naive pools emit 'error' on idle clients without a listener: in an application that is a crash.
+  // The lab counts such crashes instead of dying from them.
+  const crashes: unknown[] = []
+  const onCrash = (err: unknown): void => {
+    crashes.push(err)
+  }
+  process.on('uncaughtException', onCrash)
+  try {
+    for (const scenario of SCENARIOS) {
+      if (options.only && !options.only.has(scenario.id)) continue
+      if (scenario.needsPrivateServer) privateServer ??= await startPrivateServer()
+      const server = scenario.needsPrivateServer ? privateServer : undefined
+      for (const variant of ['naive', 'pgsteward'] as const) {
+        process.stdout.write(`# ${scenario.id} ${scenario.name} [${variant}] ...`)
+        const report = await runVariant(scenario, variant, server?.adminUrl ?? adminUrl, server, options, crashes)
+        reports.push(report)
+        process.stdout.write(` ${report.violations.length === 0 ? 'invariant held' : `${report.violations.length} violation(s)`}\n`)
+      }
+    }
+  } finally {
+    process.off('uncaughtException', onCrash)
+    await privateServer?.dispose()
+    await shared?.stop({ removeData: true })
+  }
+  console.log(`\n${renderTable(reports)}`)
+  const meta = { date: new Date().toISOString(), machine: `${os.hostname()}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}`, users: options.users, quick: options.quick }
+  await writeFile(path.join(options.outDir, 'report.json'), JSON.stringify({ ...meta, reports }, null, 2))
+  await writeFile(path.join(options.outDir, 'report.html'), renderHtml(reports, meta))
+  const failed = reports.filter((r) => r.variant === 'pgsteward' && r.violations.length > 0)
+  console.log(`\nlab finished in ${((performance.now() - startedAt) / 1000).toFixed(1)} s; report: ${path.join(options.outDir, 'report.html')}`)
+  if (failed.length > 0) {
+    console.log(`pgsteward violated ${failed.length} invariant(s): ${failed.map((f) => `${f.id} ${f.scenario}`).join(', ')}`)
+    return 1
+  }
+  console.log('every pgsteward variant held its invariant')
+  return 0
+}
+
+process.exitCode = await main()
