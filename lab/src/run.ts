@@ -89,7 +89,7 @@ async function runVariant(
     dir,
     recorder,
     server,
-    admin: (text, values) => withAdmin(database.url, async (c) => (await c.query(text, values)).rows),
+    admin: <T>(text: string, values?: unknown[]) => withAdmin(database.url, async (c) => (await c.query(text, values)).rows as T[]),
     note: (text) => notes.push(text),
     onCleanup: (work) => cleanups.push(work),
   }

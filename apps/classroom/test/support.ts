@@ -16,6 +16,13 @@ import { loadConfig, type Config } from '../src/config.ts'
 import { serviceToken } from '../src/auth/authenticate.ts'
 import { migrateUp } from '../src/migrate.ts'
 
+/** A JSON reply; `body` is loosely typed because tests read whatever fields they assert on. */
+export interface Reply {
+  status: number
+  body: any
+  headers: Headers
+}
+
 export interface Service {
   /** http://127.0.0.1:port */
   url: string
@@ -31,7 +38,7 @@ export interface Service {
   /** `Authorization: Service <token>` for internal callers. */
   serviceAuth: string
   /** fetch against the service with JSON in and out. */
-  request(method: string, route: string, options?: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: Buffer }): Promise<{ status: number; body: any; headers: Headers }>
+  request(method: string, route: string, options?: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: Buffer }): Promise<Reply>
 }
 
 export async function startService(options: { faults?: AppOptions['faults']; env?: Record<string, string> } = {}): Promise<Service> {
@@ -85,13 +92,14 @@ export async function startService(options: { faults?: AppOptions['faults']; env
     config,
     db,
     app,
-    sql: (text, values) => withClient(url, async (c) => (await c.query(text, values)).rows),
+    sql: <T>(text: string, values?: unknown[]) => withClient(url, async (c) => (await c.query(text, values)).rows as T[]),
     request,
     serviceAuth: `Service ${serviceToken(config.serviceSecret)}`,
     async login(username, groups = []) {
       const res = await request('POST', '/auth/login', { body: { username, groups } })
       if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`)
-      return { token: res.body.accessToken as string, refreshToken: res.body.refreshToken as string, userId: res.body.user.id as number }
+      const body = res.body as { accessToken: string; refreshToken: string; user: { id: number } }
+      return { token: body.accessToken, refreshToken: body.refreshToken, userId: body.user.id }
     },
   }
 }

@@ -10,7 +10,8 @@ export function allOrNothing(outcomes: ReadonlyMap<number, boolean>, rows: reado
   let ghost = 0
   for (const [request, succeeded] of outcomes) {
     const present = byRequest.get(request) ?? new Set()
-    if (succeeded && present.size < parts.length) (present.size === 0 ? lost++ : partial++)
+    if (succeeded && present.size === 0) lost++
+    else if (succeeded && present.size < parts.length) partial++
     if (!succeeded && present.size > 0) ghost++
   }
   const out: string[] = []

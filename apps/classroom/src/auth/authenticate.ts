@@ -26,7 +26,7 @@ export async function authenticateUser(app: FastifyInstance, request: FastifyReq
 
 export async function verifyAccessToken(app: FastifyInstance, token: string): Promise<AuthUser> {
   try {
-    const claims = await app.jwt.verify<AccessClaims>(token)
+    const claims = app.jwt.verify<AccessClaims>(token)
     return { id: Number(claims.sub), username: claims.name }
   } catch {
     throw unauthorized('The access token is invalid or expired: refresh it with POST /auth/refresh.')

@@ -1,0 +1,152 @@
+/**
+ * Each scenario's invariant check, fed a known-bad state, must report it (a checker that cannot
+ * fail proves nothing), and fed a good state, must report nothing.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { after, describe, it } from 'node:test'
+import pg from 'pg'
+import { createTestDatabase, withClient } from '@pgsteward/testkit'
+import { Recorder } from '../src/recorder.ts'
+import type { Scenario, ScenarioContext } from '../src/scenario.ts'
+import sharedSession from '../src/scenarios/01-shared-session.ts'
+import nestedAcquire from '../src/scenarios/02-nested-acquire.ts'
+import abortedRequests from '../src/scenarios/03-aborted-requests.ts'
+import lostUpdate from '../src/scenarios/04-lost-update.ts'
+import firstLogins from '../src/scenarios/05-first-logins.ts'
+import identicalUploads from '../src/scenarios/06-identical-uploads.ts'
+import filesAndRows from '../src/scenarios/07-files-and-rows.ts'
+import poolExhaustion from '../src/scenarios/08-pool-exhaustion.ts'
+import restartAndTerminate from '../src/scenarios/09-restart-and-terminate.ts'
+import lyingHealthCheck from '../src/scenarios/10-lying-health-check.ts'
+import lateMisconfiguration from '../src/scenarios/12-late-misconfiguration.ts'
+
+const scratch = await mkdtemp(path.join(os.tmpdir(), 'lab-checks-'))
+after(() => rm(scratch, { recursive: true, force: true }))
+
+/** A fresh database with the scenario's schema, and a context pointing at it. */
+async function contextFor<O>(scenario: Scenario<O>, variant: 'naive' | 'pgsteward' = 'naive'): Promise<ScenarioContext> {
+  const url = await createTestDatabase(`check_${scenario.id}`)
+  const ctx: ScenarioContext = {
+    variant,
+    users: 5,
+    quick: true,
+    databaseUrl: url,
+    applicationName: `lab-check-${scenario.id}`,
+    dir: await mkdtemp(path.join(scratch, `s${scenario.id}-`)),
+    recorder: new Recorder(),
+    server: undefined,
+    admin: <T>(text: string, values?: unknown[]) => withClient(url, async (c) => (await c.query(text, values)).rows as T[]),
+    note: () => undefined,
+    onCleanup: () => undefined,
+  }
+  if (scenario.setup) await withClient(url, (c) => scenario.setup?.(ctx, c) ?? Promise.resolve())
+  return ctx
+}
+
+describe('race lab invariant checks report known-bad states', () => {
+  it('1 shared session: partial and ghost requests', async () => {
+    const ctx = await contextFor(sharedSession)
+    await ctx.admin(`INSERT INTO ledger VALUES (1, 'a'), (1, 'b'), (2, 'a'), (3, 'a')`)
+    assert.deepEqual(await sharedSession.check(ctx, new Map([[1, true]])), [])
+    const found = await sharedSession.check(ctx, new Map([[1, true], [2, true], [3, false], [4, true]]))
+    assert.equal(found.length, 3, found.join('; '))
+  })
+
+  it('2 nested acquire: failed requests and audits outside the transaction', async () => {
+    const ctx = await contextFor(nestedAcquire)
+    await ctx.admin('UPDATE account SET balance = 1 WHERE id IN (0, 1, 2, 3, 4)')
+    await ctx.admin('INSERT INTO audit (account) SELECT g FROM generate_series(0, 4) g')
+    assert.deepEqual(await nestedAcquire.check(ctx, { succeeded: 5 }), [])
+    await ctx.admin('INSERT INTO audit (account) VALUES (9)')
+    assert.equal((await nestedAcquire.check(ctx, { succeeded: 3 })).length, 3)
+  })
+
+  it('3 aborted requests: a connection idle in transaction and a committed aborted order', async () => {
+    const ctx = await contextFor(abortedRequests)
+    await ctx.admin('INSERT INTO orders VALUES (1), (2)')
+    assert.deepEqual(await abortedRequests.check(ctx, new Map([[1, true], [2, true]])), [])
+    const dirty = new pg.Client({ connectionString: ctx.databaseUrl, application_name: ctx.applicationName })
+    await dirty.connect()
+    try {
+      await dirty.query('BEGIN')
+      await dirty.query('SELECT 1')
+      const found = await abortedRequests.check(ctx, new Map([[1, false], [2, true], [3, true]]))
+      assert.ok(found.some((f) => /idle in transaction/.test(f)), found.join('; '))
+      assert.ok(found.some((f) => /committed anyway/.test(f)))
+      assert.ok(found.some((f) => /have no order/.test(f)))
+    } finally {
+      await dirty.end()
+    }
+  })
+
+  it('4 lost update: fewer edits than acknowledged', async () => {
+    const ctx = await contextFor(lostUpdate)
+    await ctx.admin('UPDATE project SET edits = 5')
+    assert.deepEqual(await lostUpdate.check(ctx, { succeeded: 5 }), [])
+    assert.match((await lostUpdate.check(ctx, { succeeded: 7 }))[0] ?? '', /2 of 7 acknowledged edits were lost/)
+  })
+
+  it('5 first logins: duplicate users, failed logins, wrong ids', async () => {
+    const ctx = await contextFor(firstLogins)
+    await ctx.admin('ALTER TABLE users DROP CONSTRAINT users_username_key')
+    await ctx.admin(`INSERT INTO users (id, username) VALUES (1, 'user-0'), (2, 'user-0'), (3, 'user-1')`)
+    const found = await firstLogins.check(ctx, new Map<number, number | null>([[0, 1], [1, null], [10, 1]]))
+    assert.equal(found.length, 3, found.join('; '))
+  })
+
+  it('6 identical uploads: duplicate rows, failed uploads, files out of step', async () => {
+    const ctx = await contextFor(identicalUploads)
+    const contents = [Buffer.from('one'), Buffer.from('two'), Buffer.from('three'), Buffer.from('four')]
+    const { createHash } = await import('node:crypto')
+    const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex')
+    await ctx.admin('ALTER TABLE assets DROP CONSTRAINT assets_md5_content_type_key')
+    for (const [i, c] of contents.entries()) await ctx.admin(`INSERT INTO assets (id, md5, content_type, size) VALUES ($1, $2, 'image/png', 3)`, [i + 1, md5(c)])
+    for (const c of contents) await writeFile(path.join(ctx.dir, `${md5(c)}.image_png`), c)
+    const ids = new Map<number, number | null>([[0, 1], [1, 2], [2, 3], [3, 4]])
+    assert.deepEqual(await identicalUploads.check(ctx, { ids, filesDir: ctx.dir, contents }), [])
+    await ctx.admin(`INSERT INTO assets (id, md5, content_type, size) VALUES (9, $1, 'image/png', 3)`, [md5(contents[0] as Buffer)])
+    await writeFile(path.join(ctx.dir, 'orphan.image_png'), 'x')
+    const found = await identicalUploads.check(ctx, { ids: new Map([...ids, [4, null]]), filesDir: ctx.dir, contents })
+    assert.ok(found.some((f) => /has 2 rows/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /failed/.test(f)))
+    assert.ok(found.some((f) => /no row references/.test(f)))
+  })
+
+  it('7 files and rows: orphan files and rows naming missing files', async () => {
+    const ctx = await contextFor(filesAndRows)
+    await writeFile(path.join(ctx.dir, 'kept.txt'), 'x')
+    assert.deepEqual(await filesAndRows.check(ctx, { filesDir: ctx.dir, referenced: async () => ['kept.txt'] }), [])
+    await writeFile(path.join(ctx.dir, 'orphan.txt'), 'x')
+    const found = await filesAndRows.check(ctx, { filesDir: ctx.dir, referenced: async () => ['kept.txt', 'missing.txt'] })
+    assert.equal(found.length, 2, found.join('; '))
+  })
+
+  it('8 pool exhaustion: too many server connections, unbounded waits, failures', async () => {
+    const ctx = await contextFor(poolExhaustion)
+    assert.deepEqual(await poolExhaustion.check(ctx, { peakServerConnections: 10, slowest: 500, users: 300, failed: 0 }), [])
+    assert.equal((await poolExhaustion.check(ctx, { peakServerConnections: 14, slowest: 60_000, users: 300, failed: 2 })).length, 3)
+  })
+
+  it('9 restart and terminate: no recovery, nothing succeeding after terminate', async () => {
+    const ctx = await contextFor(restartAndTerminate)
+    assert.deepEqual(await restartAndTerminate.check(ctx, { terminatedAt: 100, stoppedAt: 200, startedAt: 300, successes: [150, 400] }), [])
+    assert.equal((await restartAndTerminate.check(ctx, { terminatedAt: 100, stoppedAt: 200, startedAt: 300, successes: [50] })).length, 2)
+    assert.match((await restartAndTerminate.check(ctx, { terminatedAt: 100, stoppedAt: 200, startedAt: 300, successes: [150, 9_000] }))[0] ?? '', /recovery took/)
+  })
+
+  it("10 health: 'ok' while down, not ok after recovery", async () => {
+    const ctx = await contextFor(lyingHealthCheck)
+    assert.deepEqual(await lyingHealthCheck.check(ctx, [{ databaseUp: true, reported: 'ok' }, { databaseUp: false, reported: 'down' }, { databaseUp: true, reported: 'ok' }]), [])
+    const found = await lyingHealthCheck.check(ctx, [{ databaseUp: false, reported: 'ok' }, { databaseUp: true, reported: 'down' }])
+    assert.equal(found.length, 2, found.join('; '))
+  })
+
+  it('12 misconfiguration: a broken configuration accepted at start', async () => {
+    const ctx = await contextFor(lateMisconfiguration)
+    assert.deepEqual(await lateMisconfiguration.check(ctx, { refusedAtStart: true, servedWithBrokenConfig: false, message: 'refused' }), [])
+    assert.equal((await lateMisconfiguration.check(ctx, { refusedAtStart: false, servedWithBrokenConfig: true, message: 'first request failed' })).length, 1)
+  })
+})
