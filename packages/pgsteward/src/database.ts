@@ -14,7 +14,8 @@ import { StewardPgPool } from './pg-pool-facade.ts'
 import { Pool, type DatabaseEvents, type PoolStats } from './pool.ts'
 import { toQueryResult, type QueryResult } from './query-result.ts'
 import { QueryableBase } from './queryable-base.ts'
-import { Scope, runTransaction, type ScopeHost, type Session, type SessionOptions, type Transaction, type TransactionOptions } from './scope.ts'
+import { Scope, type ScopeHost, type Session, type SessionOptions, type Transaction, type TransactionOptions } from './scope.ts'
+import { runTransaction } from './transaction.ts'
 import { sql, type CompiledQuery } from './sql.ts'
 
 type Listener<K extends keyof DatabaseEvents> = (...args: DatabaseEvents[K]) => void

@@ -1,0 +1,159 @@
+/**
+ * Transactions: BEGIN inside the guarded region, COMMIT whose outcome is reported truthfully
+ * (ambiguous when the connection died under it), rollback that destroys the connection if it
+ * fails, whole-callback retries on serialization failure and deadlock, and commit/rollback hooks.
+ */
+import {
+  AmbiguousCommitError,
+  FailedTransactionError,
+  MisuseError,
+  isConnectionFatal,
+  isRetryableTransactionError,
+  mapDriverError,
+} from './errors.ts'
+import type { Lease } from './lease.ts'
+import type { DriverResult } from './pooled-connection.ts'
+import { Scope, type ScopeHost, type Transaction, type TransactionOptions } from './scope.ts'
+
+/** BEGIN with the requested characteristics; validated so a typo is an error, not a default. */
+function beginStatement(options: TransactionOptions | undefined): string {
+  let text = 'BEGIN'
+  const isolation = options?.isolation
+  if (isolation !== undefined) {
+    if (isolation !== 'read committed' && isolation !== 'repeatable read' && isolation !== 'serializable') {
+      throw new MisuseError(`isolation must be 'read committed', 'repeatable read' or 'serializable', got ${JSON.stringify(isolation)}.`)
+    }
+    text += ` ISOLATION LEVEL ${isolation.toUpperCase()}`
+  }
+  if (options?.readOnly !== undefined) text += options.readOnly ? ' READ ONLY' : ' READ WRITE'
+  if (options?.deferrable !== undefined) text += options.deferrable ? ' DEFERRABLE' : ' NOT DEFERRABLE'
+  return text
+}
+
+/**
+ * A top-level transaction on a lease, re-run as a whole on serialization failure or deadlock
+ * with jittered exponential backoff. Hooks of failed attempts are discarded (afterCommit) or run
+ * (afterRollback); afterCommit hooks run once, after the final commit.
+ */
+export async function runTransaction<T>(
+  host: ScopeHost,
+  lease: Lease,
+  parent: Scope | undefined,
+  fn: (tx: Transaction) => Promise<T>,
+  options: TransactionOptions | undefined,
+): Promise<T> {
+  const begin = beginStatement(options)
+  const retry = { ...host.retryDefaults, ...options?.retry }
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await attemptTransaction(host, lease, parent, fn, begin)
+    } catch (err) {
+      if (!isRetryableTransactionError(err) || attempt >= retry.max || lease.abortError !== undefined || lease.released) throw err
+      const delayMs = Math.random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt)
+      host.pool.counters.retries++
+      host.pool.emit('retry', { attempt: attempt + 1, delayMs, error: err })
+      await new Promise((resolve) => setTimeout(resolve, delayMs))
+    }
+  }
+}
+
+async function attemptTransaction<T>(
+  host: ScopeHost,
+  lease: Lease,
+  parent: Scope | undefined,
+  fn: (tx: Transaction) => Promise<T>,
+  begin: string,
+): Promise<T> {
+  // BEGIN runs inside the guarded region, but a failed BEGIN has nothing to roll back.
+  try {
+    await lease.run({ text: begin })
+  } catch (err) {
+    throw mapDriverError(err, begin)
+  }
+  const tx = new Scope(host, lease, 'transaction', parent, lease.openedAt)
+  const hooks = tx.hooks ?? { commit: [], rollback: [] }
+  let result: T
+  try {
+    result = await host.als.run(tx, () => fn(tx))
+  } catch (err) {
+    tx.close()
+    await rollback(lease)
+    await afterTransaction(lease, parent, () => runHooks(host, 'afterRollback', hooks.rollback, err))
+    throw err
+  }
+  tx.close()
+  lease.committing = true
+  let commit: DriverResult
+  try {
+    commit = await lease.run({ text: 'COMMIT' })
+    // Past this point a top-level transaction's outcome is final; an abort can no longer change it.
+    if (parent === undefined) lease.committed = true
+  } catch (raw) {
+    const err = mapDriverError(raw, 'COMMIT')
+    const sqlState = (err as { sqlState?: string }).sqlState
+    // The server never answered: the commit may have happened. Say so; never retry it.
+    if (lease.conn.broken || isConnectionFatal(sqlState)) throw new AmbiguousCommitError(err)
+    if (!lease.abortError) {
+      // The server answered with an error, so nothing was committed; the connection is not trusted again.
+      lease.conn.markBroken(err)
+      await afterTransaction(lease, parent, () => runHooks(host, 'afterRollback', hooks.rollback, err))
+    }
+    throw err
+  } finally {
+    lease.committing = false
+  }
+  // COMMIT of a transaction PostgreSQL had already aborted answers ROLLBACK, not an error.
+  if (!Array.isArray(commit) && commit.command === 'ROLLBACK') {
+    lease.committed = false
+    const failed = new FailedTransactionError('transaction')
+    await afterTransaction(lease, parent, () => runHooks(host, 'afterRollback', hooks.rollback, failed))
+    throw failed
+  }
+  await afterTransaction(lease, parent, () => runHooks(host, 'afterCommit', hooks.commit, undefined))
+  return result
+}
+
+/**
+ * Hooks of a transaction that owns its connection run after the connection is returned, so a
+ * hook that queries the database takes a connection of its own instead of holding two. Inside a
+ * session they run at once, on the session's connection.
+ */
+function afterTransaction(lease: Lease, parent: Scope | undefined, work: () => Promise<void>): Promise<void> {
+  return parent === undefined ? lease.defer(work) : work()
+}
+
+/** Roll back; if that fails the connection's state is unknown and the pool must destroy it. */
+async function rollback(lease: Lease): Promise<void> {
+  if (lease.released || lease.abortError) return // the pool rolls back what an aborted lease left behind
+  try {
+    await lease.run({ text: 'ROLLBACK' })
+  } catch (err) {
+    lease.conn.markBroken(err)
+  }
+}
+
+export async function runHooks(
+  host: ScopeHost,
+  phase: 'afterCommit' | 'afterRollback',
+  hooks: readonly ((error: unknown) => unknown)[],
+  error: unknown,
+): Promise<void> {
+  for (const hook of hooks) {
+    try {
+      await hook(error)
+    } catch (hookError) {
+      // A hook never changes the transaction's outcome; its failure is reported, not thrown.
+      host.pool.counters.hookErrors++
+      if (host.pool.listenerCount('hookError') > 0) host.pool.emit('hookError', { phase, error: hookError })
+      else process.emitWarning(`pgsteward: an ${phase} hook threw: ${String(hookError)}`, 'PgStewardWarning')
+      if (typeof error === 'object' && error !== null) {
+        const carrier = error as { hookErrors?: unknown[] }
+        try {
+          carrier.hookErrors = [...(carrier.hookErrors ?? []), hookError]
+        } catch {
+          // A frozen error cannot carry it; the event above still reported it.
+        }
+      }
+    }
+  }
+}
