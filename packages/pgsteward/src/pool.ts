@@ -323,11 +323,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     this.counters.resets++
     let clean = false
     try {
-      if (conn.busy) {
-        // Statements still running are cancelled; one that only awaits its ReadyForQuery just finishes.
-        if (conn.inFlight > 0) await conn.cancel(grace)
-        if (!(await conn.whenQuiet(grace))) return
-      }
+      if (conn.busy && !(await cancelUntilQuiet(conn, grace))) return
       if (conn.broken) return
       if (conn.transactionStatus !== 'I') await withDeadline(conn.query({ text: 'ROLLBACK' }), grace)
       if (conn.sessionChanged) {
@@ -598,6 +594,21 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   /** The last connection failure, while connecting keeps failing; undefined once one succeeds. */
   get lastConnectError(): unknown {
     return this.#connectFailures > 0 ? this.#lastConnectError : undefined
+  }
+}
+
+/**
+ * Cancel what a connection is running and wait for it to go quiet, within `graceMs`. A
+ * CancelRequest that reaches the server before the statement started is ignored, so it is sent
+ * again while the statement is still running. One that only awaits its ReadyForQuery just finishes.
+ */
+async function cancelUntilQuiet(conn: PooledConnection, graceMs: number): Promise<boolean> {
+  const deadline = performance.now() + graceMs
+  for (;;) {
+    const left = deadline - performance.now()
+    if (left <= 0) return false
+    if (conn.inFlight > 0) await conn.cancel(left)
+    if (await conn.whenQuiet(Math.min(left, 100))) return true
   }
 }
 
