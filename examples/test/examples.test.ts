@@ -1,0 +1,37 @@
+/** Every example in the README runs to completion against this run's server. */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { createTestDatabase } from '@pgsteward/testkit'
+
+function run(example: string, url: string): Promise<{ code: number | null; output: string }> {
+  const file = fileURLToPath(new URL(`../${example}`, import.meta.url))
+  const child = spawn(process.execPath, ['--import', 'tsx', file], { env: { ...process.env, DATABASE_URL: url }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()))
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+  return new Promise((resolve) =>
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, output })
+    }),
+  )
+}
+
+describe('examples', () => {
+  const expectations: [string, RegExp][] = [
+    ['kysely.ts', /person \{ id: 2, name: 'Grace' \}/],
+    ['drizzle.ts', /hello, drizzle/],
+    ['legacy-pg.ts', /visits 1 health ok/],
+    ['metrics.ts', /pgsteward_pool_acquisitions_total\{pool="main"\} 20/],
+  ]
+  for (const [example, expected] of expectations) {
+    it(`${example} runs and prints what it should`, async () => {
+      const { code, output } = await run(example, await createTestDatabase(example.replace('.ts', '')))
+      assert.equal(code, 0, output)
+      assert.match(output, expected)
+    })
+  }
+})
