@@ -1,0 +1,61 @@
+/** The error catalogue: every public error class has a stable, distinct code and a message that says what to do. */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import * as api from '../src/index.ts'
+
+const state = { total: 1, idle: 0, inUse: 1, waiting: 1, connecting: 0, max: 1 }
+const fields = { sqlState: 'XXXXX' }
+const samples: [string, api.PgStewardError][] = [
+  ['CONFIG_INVALID', new api.ConfigError(['pool.max must be at least 1.'])],
+  ['MISUSE', new api.MisuseError('Use sql`...`.')],
+  ['POOL_TIMEOUT', new api.PoolTimeoutError(10, state, [])],
+  ['POOL_CLOSED', new api.PoolClosedError()],
+  ['POOL_DEADLOCK', new api.PoolDeadlockError(state, { connectionId: 1, heldMs: 5 })],
+  ['CONNECTION_FAILED', new api.ConnectionError('Could not connect.', new Error('x'), '28P01')],
+  ['CONNECTION_RELEASED', new api.ReleasedConnectionError('Released.')],
+  ['SESSION_CLOSED', new api.SessionClosedError('session', undefined)],
+  ['SESSION_CONCURRENT_USE', new api.ConcurrentUseError('transaction', undefined, undefined)],
+  ['ABORTED', new api.AbortedError('gone')],
+  ['SCOPE_TIMEOUT', new api.ScopeTimeoutError(100)],
+  ['COMMIT_AMBIGUOUS', new api.AmbiguousCommitError(new Error('lost'))],
+  ['TRANSACTION_FAILED', new api.FailedTransactionError('transaction')],
+  ['STALE_VERSION', new api.StaleVersionError('t', 1, 2)],
+  ['NO_ROWS', new api.NoRowsError('none')],
+  ['TOO_MANY_ROWS', new api.TooManyRowsError(2)],
+  ['UNIQUE_VIOLATION', new api.UniqueViolationError('m', fields, null)],
+  ['FOREIGN_KEY_VIOLATION', new api.ForeignKeyViolationError('m', fields, null)],
+  ['NOT_NULL_VIOLATION', new api.NotNullViolationError('m', fields, null)],
+  ['CHECK_VIOLATION', new api.CheckViolationError('m', fields, null)],
+  ['EXCLUSION_VIOLATION', new api.ExclusionViolationError('m', fields, null)],
+  ['SERIALIZATION_FAILURE', new api.SerializationFailureError('m', fields, null)],
+  ['DEADLOCK_DETECTED', new api.DeadlockDetectedError('m', fields, null)],
+  ['LOCK_NOT_AVAILABLE', new api.LockNotAvailableError('m', fields, null)],
+  ['QUERY_CANCELED', new api.QueryCanceledError('m', fields, null)],
+  ['READ_ONLY_TRANSACTION', new api.ReadOnlyTransactionError('m', fields, null)],
+  ['ADMIN_SHUTDOWN', new api.AdminShutdownError('m', fields, null)],
+  ['CONNECTION_LOST', new api.ConnectionLostError('m', fields, null)],
+]
+
+describe('error catalogue', () => {
+  it('covers every exported error class', () => {
+    const exported = Object.entries(api).filter(([, v]) => typeof v === 'function' && v.prototype instanceof api.PgStewardError)
+    const sampled = new Set(samples.map(([, e]) => e.constructor))
+    const abstract = new Set<unknown>([api.DatabaseError, api.IntegrityConstraintError])
+    assert.deepEqual(exported.filter(([, v]) => !sampled.has(v as never) && !abstract.has(v)).map(([k]) => k), [])
+  })
+
+  for (const [code, error] of samples) {
+    it(`${error.name} has code ${code}, its own name and a sentence of a message`, () => {
+      assert.equal(error.code, code)
+      assert.equal(error.name, error.constructor.name)
+      assert.ok(error instanceof api.PgStewardError)
+      assert.ok(error instanceof Error)
+      assert.ok(error.message.length > 3)
+    })
+  }
+
+  it('codes are distinct', () => {
+    const codes = samples.map(([c]) => c)
+    assert.equal(new Set(codes).size, codes.length)
+  })
+})
