@@ -146,7 +146,7 @@ export class Database extends QueryableBase implements ScopeHost {
       } finally {
         lease.release()
         // Commit and rollback hooks, outside any scope, after the connection is back.
-        await this.als.exit(() => lease.runDeferred())
+        if (lease.hasDeferred) await this.als.exit(() => lease.runDeferred())
       }
     } finally {
       abort?.dispose()

@@ -9,8 +9,6 @@ import { AbortedError, SessionClosedError } from './errors.ts'
 import type { Pool } from './pool.ts'
 import type { DriverResult, PooledConnection } from './pooled-connection.ts'
 
-const noop = (): void => undefined
-
 /** A submittable that never reached a connection still owes its consumer an error. */
 export function deliverError(submittable: pg.Submittable, err: unknown): void {
   const target = submittable as unknown as { handleError?: (e: unknown) => void; destroy?: (e: unknown) => void; emit?: (n: string, e: unknown) => void }
@@ -48,20 +46,33 @@ export class Lease {
   /** Queue a statement behind every statement queued before it on this connection. */
   run(config: pg.QueryConfig): Promise<DriverResult> {
     const execute = (): Promise<DriverResult> => {
-      if (this.abortError) throw this.abortError
-      if (this.#released) throw new SessionClosedError(this.kind, this.openedAt.stack)
+      if (this.abortError) return Promise.reject(this.abortError)
+      if (this.#released) return Promise.reject(new SessionClosedError(this.kind, this.openedAt.stack))
       return this.conn.query(config)
     }
-    const next = this.#tail.then(execute)
-    this.#tail = next.then(noop, noop)
+    // Nothing queued: run now rather than a microtask later (the common case, and the hot path).
+    const next = this.#queued === 0 ? execute() : this.#tail.then(execute)
+    this.#enqueue(next)
     return next
+  }
+
+  #queued = 0
+
+  /** Later statements wait for `work` to settle, whatever its outcome. */
+  #enqueue(work: Promise<unknown>): void {
+    this.#queued++
+    this.#tail = work.then(this.#dequeue, this.#dequeue)
+  }
+
+  readonly #dequeue = (): void => {
+    this.#queued--
   }
 
   /** Queue a node-postgres submittable (cursor, stream); the next statement waits until it ends. */
   submit<T extends pg.Submittable>(submittable: T, text: string): T {
     const execute = (): Promise<void> => {
-      if (this.abortError) throw this.abortError
-      if (this.#released) throw new SessionClosedError(this.kind, this.openedAt.stack)
+      if (this.abortError) return Promise.reject(this.abortError)
+      if (this.#released) return Promise.reject(new SessionClosedError(this.kind, this.openedAt.stack))
       return new Promise<void>((resolve) => {
         const emitter = submittable as unknown as NodeJS.EventEmitter
         emitter.once('end', () => resolve())
@@ -69,8 +80,8 @@ export class Lease {
         this.conn.submit(submittable, text)
       })
     }
-    const next = this.#tail.then(execute)
-    this.#tail = next.then(noop, noop)
+    const next = this.#queued === 0 ? execute() : this.#tail.then(execute)
+    this.#enqueue(next)
     next.catch((err: unknown) => deliverError(submittable, err))
     return submittable
   }
@@ -82,6 +93,10 @@ export class Lease {
   async defer(work: () => Promise<void>): Promise<void> {
     if (this.#released) await work()
     else this.#deferred.push(work)
+  }
+
+  get hasDeferred(): boolean {
+    return this.#deferred.length > 0
   }
 
   /** Run what was deferred until the release, in order. */

@@ -90,22 +90,23 @@ export class PooledConnection {
   /** Run one statement, keeping count of what is in flight and what the statement changed. */
   query(config: pg.QueryConfig): Promise<DriverResult> {
     this.inFlight++
-    return (this.client.query(config) as Promise<DriverResult>).then(
-      (result) => {
+    // Callback style: one promise per statement instead of node-postgres's plus ours.
+    return new Promise<DriverResult>((resolve, reject) => {
+      this.client.query(config, (err: Error | undefined, result: DriverResult) => {
         this.#settled()
+        if (err) {
+          this.noteError(err)
+          reject(err)
+          return
+        }
         if (Array.isArray(result)) {
           for (const r of result) if (changesSession(r.command, config.text)) this.sessionChanged = true
         } else if (changesSession(result.command, config.text)) {
           this.sessionChanged = true
         }
-        return result
-      },
-      (err: unknown) => {
-        this.#settled()
-        this.noteError(err)
-        throw err
-      },
-    )
+        resolve(result)
+      })
+    })
   }
 
   /** Run a node-postgres submittable (cursor, stream) with the same bookkeeping. */

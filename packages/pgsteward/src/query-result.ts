@@ -23,7 +23,8 @@ export function toQueryResult<R>(result: DriverResult): QueryResult<R> {
     rows: last.rows as R[],
     rowCount: last.rowCount ?? last.rows.length,
     command: last.command,
-    fields: last.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
+    // node-postgres's field descriptions carry these two and more; passed on without copying.
+    fields: last.fields,
   }
 }
 

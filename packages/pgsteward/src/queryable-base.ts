@@ -10,9 +10,15 @@ export abstract class QueryableBase implements Queryable {
   /** Run an already compiled statement; `query` is the public way in. */
   abstract execute<R>(query: CompiledQuery): Promise<QueryResult<R>>
 
-  // async so that a malformed statement rejects like every other failure instead of throwing.
-  async query<R = Row>(statement: Statement): Promise<QueryResult<R>> {
-    return this.execute<R>(toQuery(statement))
+  query<R = Row>(statement: Statement): Promise<QueryResult<R>> {
+    let compiled: CompiledQuery
+    try {
+      compiled = toQuery(statement)
+    } catch (err) {
+      // A malformed statement rejects like every other failure instead of throwing.
+      return Promise.reject(err as Error)
+    }
+    return this.execute<R>(compiled)
   }
 
   async one<R = Row>(statement: Statement): Promise<R> {

@@ -78,7 +78,7 @@ async function attemptTransaction<T>(
   } catch (err) {
     tx.close()
     await rollback(lease)
-    await afterTransaction(lease, parent, () => runHooks(host, 'afterRollback', hooks.rollback, err))
+    await afterTransaction(lease, parent, hooks.rollback, () => runHooks(host, 'afterRollback', hooks.rollback, err))
     throw err
   }
   tx.close()
@@ -96,7 +96,7 @@ async function attemptTransaction<T>(
     if (!lease.abortError) {
       // The server answered with an error, so nothing was committed; the connection is not trusted again.
       lease.conn.markBroken(err)
-      await afterTransaction(lease, parent, () => runHooks(host, 'afterRollback', hooks.rollback, err))
+      await afterTransaction(lease, parent, hooks.rollback, () => runHooks(host, 'afterRollback', hooks.rollback, err))
     }
     throw err
   } finally {
@@ -106,10 +106,10 @@ async function attemptTransaction<T>(
   if (!Array.isArray(commit) && commit.command === 'ROLLBACK') {
     lease.committed = false
     const failed = new FailedTransactionError('transaction')
-    await afterTransaction(lease, parent, () => runHooks(host, 'afterRollback', hooks.rollback, failed))
+    await afterTransaction(lease, parent, hooks.rollback, () => runHooks(host, 'afterRollback', hooks.rollback, failed))
     throw failed
   }
-  await afterTransaction(lease, parent, () => runHooks(host, 'afterCommit', hooks.commit, undefined))
+  await afterTransaction(lease, parent, hooks.commit, () => runHooks(host, 'afterCommit', hooks.commit, undefined))
   return result
 }
 
@@ -118,7 +118,8 @@ async function attemptTransaction<T>(
  * hook that queries the database takes a connection of its own instead of holding two. Inside a
  * session they run at once, on the session's connection.
  */
-function afterTransaction(lease: Lease, parent: Scope | undefined, work: () => Promise<void>): Promise<void> {
+function afterTransaction(lease: Lease, parent: Scope | undefined, hooks: readonly unknown[], work: () => Promise<void>): Promise<void> | undefined {
+  if (hooks.length === 0) return undefined
   return parent === undefined ? lease.defer(work) : work()
 }
 
