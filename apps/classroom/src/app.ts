@@ -29,7 +29,15 @@ export interface AppOptions {
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config, db } = options
   const app = Fastify({
-    logger: config.logLevel === 'silent' ? false : { level: config.logLevel, redact: ['req.headers.authorization'] },
+    logger:
+      config.logLevel === 'silent'
+        ? false
+        : {
+            level: config.logLevel,
+            redact: ['req.headers.authorization'],
+            // WebSocket clients send their token in the query string; it must not reach the logs.
+            serializers: { req: (req) => ({ method: req.method, url: req.url.replace(/([?&]token=)[^&]*/g, '$1[redacted]'), remoteAddress: req.ip }) },
+          },
     bodyLimit: config.maxUploadBytes,
     // Keep-alive sockets must not hold a graceful shutdown open.
     forceCloseConnections: 'idle',
@@ -50,7 +58,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     void reply.status(404).send({ error: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0] ?? ''}.` })
   })
   await app.register(fastifyJwt, { secret: config.jwtSecret })
-  await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } })
+  await app.register(fastifyWebsocket, {
+    options: { maxPayload: 64 * 1024 },
+    // The plugin's default closes every socket without a code (clients see 1005) and then waits
+    // for each one, stalled clients included. The live-events hub closes its sockets with 1001
+    // and cuts the ones that do not finish closing, in its own preClose hook.
+    preClose(done) {
+      done()
+    },
+  })
   await app.register(opsRoutes(context))
   await app.register(authRoutes(context))
   await app.register(projectRoutes(context))

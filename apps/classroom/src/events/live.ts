@@ -1,0 +1,196 @@
+/**
+ * One student's live connection to an event. On connect the socket enters the room (buffering
+ * live chat), the participant is got or created, the history is read and sent in `joined`, and
+ * the buffered messages after it follow. Each client message is handled with its own one-shot
+ * queries or transaction: no database session is held across messages or while waiting for the
+ * client. Answers are handled one at a time per socket (so a socket uses at most one connection,
+ * and a repeated answer is judged after the first); chat goes to the event's ordered stream.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type { Database } from 'pgsteward'
+import type { RawData, WebSocket } from 'ws'
+import type { AuthUser } from '../auth/authenticate.ts'
+import { toErrorResponse } from '../http-errors.ts'
+import type { ChatRelay } from './chat.ts'
+import { joinParticipant, readJoinSnapshot, recordAnswer, toEventView, type EventDefinition, type Question } from './event-store.ts'
+import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, type Hub } from './hub.ts'
+import type { InflightWork } from './inflight.ts'
+import type { LeaderboardPublisher } from './leaderboard.ts'
+import { parseClientMessage, type ClientMessage } from './messages.ts'
+
+export interface LiveDependencies {
+  db: Database
+  hub: Hub
+  chat: ChatRelay
+  leaderboard: LeaderboardPublisher
+  inflight: InflightWork
+}
+
+/** Unfinished messages per socket before it stops being read (TCP backpressure on a flooding client). */
+const PAUSE_READING_AT = 256
+const RESUME_READING_AT = 64
+
+export function serveLiveConnection(
+  deps: LiveDependencies,
+  socket: WebSocket,
+  context: { user: AuthUser; event: EventDefinition; since: number | undefined; log: FastifyBaseLogger },
+): void {
+  new LiveConnection(deps, socket, context).start()
+}
+
+class LiveConnection {
+  readonly #deps: LiveDependencies
+  readonly #socket: WebSocket
+  readonly #user: AuthUser
+  readonly #event: EventDefinition
+  readonly #questions: Map<string, Question>
+  readonly #since: number | undefined
+  readonly #log: FastifyBaseLogger
+  #participantId: number | undefined
+  /** Answers (and the join before them) run in arrival order, one at a time. */
+  #sequence: Promise<void> = Promise.resolve()
+  #unfinished = 0
+  #readingPaused = false
+  #attached = false
+
+  constructor(deps: LiveDependencies, socket: WebSocket, context: { user: AuthUser; event: EventDefinition; since: number | undefined; log: FastifyBaseLogger }) {
+    this.#deps = deps
+    this.#socket = socket
+    this.#user = context.user
+    this.#event = context.event
+    this.#questions = new Map(context.event.questions.map((q) => [q.id, q]))
+    this.#since = context.since
+    this.#log = context.log
+  }
+
+  start(): void {
+    // Listening starts now, synchronously: a message sent right after the upgrade is not lost.
+    this.#socket.on('message', (data, isBinary) => this.#onFrame(data, isBinary))
+    this.#attached = this.#deps.hub.attach(this.#socket, { eventId: this.#event.id, userId: this.#user.id, username: this.#user.username })
+    if (!this.#attached) {
+      this.#socket.close(CLOSE_GOING_AWAY, 'server shutting down')
+      return
+    }
+    this.#inSequence(() => this.#join())
+  }
+
+  async #join(): Promise<void> {
+    const { db, hub, leaderboard } = this.#deps
+    try {
+      const { participant, created } = await joinParticipant(db, this.#event.id, this.#user.id)
+      this.#participantId = participant.id
+      // A new participant appears on the leaderboard (while it has fewer than 20 rows).
+      if (created) leaderboard.schedule(this.#event.id)
+      if (!hub.isAttached(this.#socket)) return
+      // The socket is already in the room, buffering: whatever is committed after this read
+      // starts reaches it live, so history + buffer has no gap.
+      const snapshot = await readJoinSnapshot(db, this.#event.id, participant.id, this.#since)
+      if (!hub.isAttached(this.#socket)) return
+      const view = toEventView(this.#event)
+      hub.send(this.#socket, {
+        type: 'joined',
+        event: { id: view.id, title: view.title, questions: view.questions },
+        participant: snapshot.participant,
+        answered: snapshot.answered,
+        history: snapshot.history,
+        historyTruncated: snapshot.historyTruncated,
+        leaderboard: snapshot.leaderboard,
+      })
+      // Same turn as `joined`: nothing can be broadcast in between.
+      const lastSeen = snapshot.history.at(-1)?.id ?? this.#since ?? 0
+      const { missedLeaderboard } = hub.goLive(this.#socket, lastSeen)
+      if (missedLeaderboard) leaderboard.schedule(this.#event.id)
+    } catch (err) {
+      this.#log.error({ err, eventId: this.#event.id }, 'joining a live event failed')
+      this.#sendError(err)
+      hub.close(this.#socket, CLOSE_INTERNAL_ERROR, 'join failed')
+    }
+  }
+
+  #onFrame(data: RawData, isBinary: boolean): void {
+    // Refused at attach (shutting down): whatever it sends is ignored while it closes.
+    if (!this.#attached) return
+    if (isBinary) {
+      this.#deps.hub.send(this.#socket, { type: 'error', message: 'Binary frames are not supported: send JSON text.' })
+      return
+    }
+    const parsed = parseClientMessage(rawDataToString(data))
+    if (!parsed.ok) {
+      this.#deps.hub.send(this.#socket, { type: 'error', message: parsed.error })
+      return
+    }
+    const message = parsed.message
+    if (message.type === 'answer') this.#inSequence(() => this.#answer(message))
+    else this.#chat(message)
+  }
+
+  async #answer(message: Extract<ClientMessage, { type: 'answer' }>): Promise<void> {
+    const { db, hub, leaderboard } = this.#deps
+    if (this.#participantId === undefined) {
+      hub.send(this.#socket, { type: 'error', message: 'Not joined to the event: reconnect.' })
+      return
+    }
+    const question = this.#questions.get(message.questionId)
+    if (question === undefined) {
+      hub.send(this.#socket, { type: 'error', message: `answer.questionId: no question ${JSON.stringify(message.questionId)} in this event.` })
+      return
+    }
+    const points = message.answer === question.answer ? question.points : 0
+    try {
+      const result = await recordAnswer(db, this.#participantId, question.id, message.answer, points)
+      hub.send(this.#socket, { type: 'answered', questionId: question.id, accepted: result.accepted, points: result.accepted ? points : 0, score: result.score })
+      if (result.accepted && points !== 0) leaderboard.schedule(this.#event.id)
+    } catch (err) {
+      this.#log.error({ err, eventId: this.#event.id }, 'recording an answer failed')
+      this.#sendError(err)
+    }
+  }
+
+  #chat(message: Extract<ClientMessage, { type: 'chat' }>): void {
+    this.#started()
+    this.#deps.chat
+      .post(this.#event.id, { userId: this.#user.id, username: this.#user.username, body: message.body })
+      .catch((err: unknown) => {
+        this.#log.error({ err, eventId: this.#event.id }, 'storing a chat message failed')
+        this.#sendError(err)
+      })
+      .finally(() => this.#finished())
+  }
+
+  /** Queue `task` behind this socket's earlier ones; it handles its own errors. */
+  #inSequence(task: () => Promise<void>): void {
+    this.#started()
+    this.#sequence = this.#sequence
+      .then(task)
+      .catch((err: unknown) => this.#log.error({ err, eventId: this.#event.id }, 'live message handling failed'))
+      .finally(() => this.#finished())
+    void this.#deps.inflight.track(this.#sequence)
+  }
+
+  #started(): void {
+    this.#unfinished++
+    if (!this.#readingPaused && this.#unfinished >= PAUSE_READING_AT) {
+      this.#readingPaused = true
+      this.#socket.pause()
+    }
+  }
+
+  #finished(): void {
+    this.#unfinished--
+    if (this.#readingPaused && this.#unfinished <= RESUME_READING_AT) {
+      this.#readingPaused = false
+      this.#socket.resume()
+    }
+  }
+
+  /** What the client may know about a failure: the HTTP mapping's message (busy, try again, ...). */
+  #sendError(err: unknown): void {
+    this.#deps.hub.send(this.#socket, { type: 'error', message: toErrorResponse(err).body.message })
+  }
+}
+
+function rawDataToString(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8')
+  return data.toString('utf8')
+}

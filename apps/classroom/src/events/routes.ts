@@ -1,0 +1,190 @@
+/**
+ * Live events:
+ * - POST /events (teacher) creates an event with its questions;
+ * - GET /events/:id shows it (never the answers) with its leaderboard;
+ * - POST /events/:id/scores (a grader, `Authorization: Service`) adds points to a student;
+ * - GET /events/:id/live is the students' WebSocket: join, answer, chat (protocol in messages.ts).
+ * Authentication runs before validation, so an unauthenticated request is a 401 whatever its body.
+ */
+import { Type } from '@sinclair/typebox'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { ForeignKeyViolationError } from 'pgsteward'
+import { authenticateService, authenticateUser, verifyAccessToken, type AuthUser } from '../auth/authenticate.ts'
+import type { AppContext } from '../context.ts'
+import { HttpError, notFound, unauthorized } from '../http-errors.ts'
+import { ChatRelay } from './chat.ts'
+import { addPoints, createEvent, findEvent, readLeaderboard, toEventView, type EventDefinition } from './event-store.ts'
+import { DEFAULT_HUB_OPTIONS, Hub } from './hub.ts'
+import { InflightWork } from './inflight.ts'
+import { LeaderboardPublisher } from './leaderboard.ts'
+import { serveLiveConnection } from './live.ts'
+
+/** Leaderboard broadcasts per room at most this often. */
+const LEADERBOARD_INTERVAL_MS = 50
+/** How long shutdown waits for database work the live module started. */
+const SHUTDOWN_WAIT_MS = 5_000
+
+const EventParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) })
+
+const QuestionBody = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 64 }),
+    answer: Type.String({ maxLength: 1_000 }),
+    points: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+  },
+  { additionalProperties: false },
+)
+
+const CreateEventBody = Type.Object(
+  {
+    title: Type.String({ minLength: 1, maxLength: 200 }),
+    questions: Type.Array(QuestionBody, { maxItems: 500 }),
+  },
+  { additionalProperties: false },
+)
+
+const ScoreBody = Type.Object(
+  {
+    userId: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+    // Negative points are a grader's correction.
+    points: Type.Integer({ minimum: -1_000_000, maximum: 1_000_000 }),
+  },
+  { additionalProperties: false },
+)
+
+const LiveQuery = Type.Object({
+  token: Type.String({ minLength: 1 }),
+  /** The last chat message id the client saw (resume after a reconnect). */
+  since: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+})
+
+/** Each app's hub, for tests and diagnostics (room sizes). */
+const hubs = new WeakMap<AppContext, Hub>()
+
+export function eventHub(ctx: AppContext): Hub | undefined {
+  return hubs.get(ctx)
+}
+
+/** The access token travels in the query string (browsers cannot set WebSocket headers): keep it out of logs. */
+function withoutToken(url: string): string {
+  return url.replace(/([?&]token=)[^&]*/, '$1[redacted]')
+}
+
+export function eventRoutes(ctx: AppContext) {
+  // Registration awaits nothing, hence a plain function returning a settled promise.
+  return (plainApp: FastifyInstance): Promise<void> => {
+    const app = plainApp.withTypeProvider<TypeBoxTypeProvider>()
+    const { db } = ctx
+    const inflight = new InflightWork()
+    const hub = new Hub({ ...DEFAULT_HUB_OPTIONS, log: app.log })
+    const leaderboard = new LeaderboardPublisher({ db, hub, inflight, log: app.log, intervalMs: LEADERBOARD_INTERVAL_MS })
+    const chat = new ChatRelay({ db, hub, inflight })
+    hubs.set(ctx, hub)
+
+    // Authenticated users and loaded events per request, from the hooks to the handler.
+    const users = new WeakMap<FastifyRequest, AuthUser>()
+    const liveEvents = new WeakMap<FastifyRequest, EventDefinition>()
+    const requireUser = async (request: FastifyRequest): Promise<void> => {
+      users.set(request, await authenticateUser(app, request))
+    }
+    const userOf = (request: FastifyRequest): AuthUser => {
+      const user = users.get(request)
+      if (user === undefined) throw unauthorized()
+      return user
+    }
+
+    app.post('/events', { schema: { body: CreateEventBody }, preValidation: requireUser }, async (request, reply) => {
+      const { title, questions } = request.body
+      const seen = new Set<string>()
+      for (const [index, question] of questions.entries()) {
+        if (seen.has(question.id)) {
+          const field = `questions.${index}.id`
+          throw new HttpError(400, 'INVALID_REQUEST', `body.${field} repeats question id ${JSON.stringify(question.id)}`, { field })
+        }
+        seen.add(question.id)
+      }
+      const event = await createEvent(db, userOf(request).id, title, questions)
+      return reply.status(201).send(toEventView(event))
+    })
+
+    app.get('/events/:id', { schema: { params: EventParams }, preValidation: requireUser }, async (request) => {
+      const event = await findEvent(db, request.params.id)
+      if (event === null) throw notFound('event')
+      return { ...toEventView(event), leaderboard: await readLeaderboard(db, event.id), online: hub.roomSize(event.id) }
+    })
+
+    app.post(
+      '/events/:id/scores',
+      {
+        schema: { params: EventParams, body: ScoreBody },
+        preValidation: (request, _reply, done) => {
+          try {
+            authenticateService(request, ctx.config.serviceSecret)
+            done()
+          } catch (err) {
+            done(err as Error)
+          }
+        },
+      },
+      async (request) => {
+        const eventId = request.params.id
+        try {
+          const participant = await addPoints(db, eventId, request.body.userId, request.body.points)
+          leaderboard.schedule(eventId)
+          return { participant }
+        } catch (err) {
+          if (err instanceof ForeignKeyViolationError) throw notFound(err.constraint === 'participants_user_id_fkey' ? 'user' : 'event')
+          throw err
+        }
+      },
+    )
+
+    app.get(
+      '/events/:id/live',
+      {
+        websocket: true,
+        schema: { params: EventParams, querystring: LiveQuery },
+        logSerializers: {
+          req: (request: FastifyRequest) => ({ method: request.method, url: withoutToken(request.url), remoteAddress: request.ip }),
+        },
+        // Before the upgrade: a bad token is a 401 and an unknown event a 404, as plain HTTP.
+        preValidation: async (request) => {
+          const token = (request.query as { token?: unknown }).token
+          if (typeof token !== 'string' || token === '') throw unauthorized('Pass the access token as ?token= (browsers cannot set WebSocket headers).')
+          users.set(request, await verifyAccessToken(app, token))
+        },
+        preHandler: async (request) => {
+          const event = await findEvent(db, request.params.id)
+          if (event === null) throw notFound('event')
+          liveEvents.set(request, event)
+        },
+      },
+      (socket, request) => {
+        const event = liveEvents.get(request)
+        const user = users.get(request)
+        if (event === undefined || user === undefined) {
+          socket.close(1008, 'not authenticated')
+          return
+        }
+        serveLiveConnection({ db, hub, chat, leaderboard, inflight }, socket, { user, event, since: request.query.since, log: request.log })
+      },
+    )
+
+    // Shutdown happens in preClose, not onClose: onClose hooks run only after the HTTP server
+    // closed, and it waits for these sockets. Refuses new sockets, closes the open ones with 1001
+    // and cuts those that do not finish the handshake in time (a stalled client would otherwise
+    // hold app.close() for ws's 30 s). app.ts leaves socket closing to this hook.
+    app.addHook('preClose', (done) => {
+      hub.shutdown()
+      done()
+    })
+    app.addHook('onClose', async () => {
+      hub.shutdown() // in case the server closed without its preClose hooks (never listening)
+      leaderboard.stop()
+      // The database is closed after the app: let the work already started finish first.
+      if (!(await inflight.settled(SHUTDOWN_WAIT_MS))) app.log.warn({ pending: inflight.size }, 'live event work still running at shutdown')
+    })
+    return Promise.resolve()
+  }
+}
