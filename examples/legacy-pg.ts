@@ -4,7 +4,7 @@ import { withDatabase } from './with-database.ts'
 
 await withDatabase(async (url) => {
   const pool = new Pool({ connectionString: url, max: 5, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 2_000 })
-  pool.on('error', (err) => console.error('idle client error', err.message))
+  pool.on('error', (err: Error) => console.error('idle client error', err.message))
   const client = await pool.connect()
   try {
     await client.query('BEGIN')

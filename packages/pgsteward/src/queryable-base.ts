@@ -16,7 +16,7 @@ export abstract class QueryableBase implements Queryable {
       compiled = toQuery(statement)
     } catch (err) {
       // A malformed statement rejects like every other failure instead of throwing.
-      return Promise.reject(err as Error)
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)))
     }
     return this.execute<R>(compiled)
   }
