@@ -52,6 +52,21 @@ const MAPPED = new Set([
   'idle_in_transaction_session_timeout', 'keepAlive', 'max', 'min', 'idleTimeoutMillis', 'connectionTimeoutMillis', 'maxLifetimeSeconds', 'pgsteward',
 ])
 
+/** pg.Pool options that carry over unchanged but for their name. */
+const RENAMED: [keyof PgPoolOptions, keyof DatabaseOptions][] = [
+  ['connectionString', 'connectionString'],
+  ['host', 'host'],
+  ['port', 'port'],
+  ['user', 'user'],
+  ['password', 'password'],
+  ['database', 'database'],
+  ['ssl', 'ssl'],
+  ['application_name', 'applicationName'],
+  ['statement_timeout', 'statementTimeoutMs'],
+  ['lock_timeout', 'lockTimeoutMs'],
+  ['idle_in_transaction_session_timeout', 'idleInTransactionTimeoutMs'],
+]
+
 /** Translate pg.Pool options into pgsteward's, collecting every unsupported or unknown one. */
 export function fromPgPoolOptions(input: PgPoolOptions = {}): DatabaseOptions {
   const problems: string[] = []
@@ -69,18 +84,8 @@ export function fromPgPoolOptions(input: PgPoolOptions = {}): DatabaseOptions {
   if (input.idleTimeoutMillis !== undefined) pool.idleTimeoutMs = input.idleTimeoutMillis
   if (input.connectionTimeoutMillis !== undefined && input.connectionTimeoutMillis > 0) pool.acquireTimeoutMs = input.connectionTimeoutMillis
   if (input.maxLifetimeSeconds !== undefined) pool.maxLifetimeMs = input.maxLifetimeSeconds * 1000
-  const options: DatabaseOptions = { ...extra, pool }
-  if (input.connectionString !== undefined) options.connectionString = input.connectionString
-  if (input.host !== undefined) options.host = input.host
-  if (input.port !== undefined) options.port = input.port
-  if (input.user !== undefined) options.user = input.user
-  if (input.password !== undefined) options.password = input.password
-  if (input.database !== undefined) options.database = input.database
-  if (input.ssl !== undefined) options.ssl = input.ssl
-  if (input.application_name !== undefined) options.applicationName = input.application_name
-  if (input.statement_timeout !== undefined) options.statementTimeoutMs = input.statement_timeout
-  if (input.lock_timeout !== undefined) options.lockTimeoutMs = input.lock_timeout
-  if (input.idle_in_transaction_session_timeout !== undefined) options.idleInTransactionTimeoutMs = input.idle_in_transaction_session_timeout
+  const options: Record<string, unknown> = { ...extra, pool }
+  for (const [from, to] of RENAMED) if (input[from] !== undefined) options[to] = input[from]
   return options
 }
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { performance } from 'node:perf_hooks'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { AbortedError, AmbiguousCommitError, ScopeTimeoutError, sql } from '../src/index.ts'
-import { eventually, setup, sleep } from './support.ts'
+import { collectUnhandledRejections, eventually, setup, sleep } from './support.ts'
 
 const ctx = await setup('cancellation')
 await ctx.admin(`
@@ -11,14 +11,7 @@ await ctx.admin(`
   CREATE FUNCTION short_sleep_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.03); RETURN NULL; END $$;
   CREATE CONSTRAINT TRIGGER delay AFTER INSERT ON commit_delay DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION short_sleep_at_commit();
 `)
-const unhandled: unknown[] = []
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason)
-}
-process.on('unhandledRejection', onUnhandled)
-after(() => {
-  process.off('unhandledRejection', onUnhandled)
-})
+const unhandled = collectUnhandledRejections()
 
 type Point = 'before-begin' | 'mid-query' | 'during-commit' | 'between-queries'
 const POINTS: Point[] = ['before-begin', 'mid-query', 'during-commit', 'between-queries']

@@ -53,3 +53,16 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     await sleep(10)
   }
 }
+
+/** Unhandled rejections seen while this file runs; a test asserts the list stays empty. */
+export function collectUnhandledRejections(): unknown[] {
+  const seen: unknown[] = []
+  const record = (reason: unknown): void => {
+    seen.push(reason)
+  }
+  process.on('unhandledRejection', record)
+  after(() => {
+    process.off('unhandledRejection', record)
+  })
+  return seen
+}

@@ -1,17 +1,10 @@
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { AdminShutdownError, ConnectionLostError, sql } from '../src/index.ts'
-import { eventually, setup } from './support.ts'
+import { collectUnhandledRejections, eventually, setup } from './support.ts'
 
 const ctx = await setup('terminate')
-const unhandled: unknown[] = []
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason)
-}
-process.on('unhandledRejection', onUnhandled)
-after(() => {
-  process.off('unhandledRejection', onUnhandled)
-})
+const unhandled = collectUnhandledRejections()
 
 describe('server-side termination', () => {
   it('replaces idle connections killed by pg_terminate_backend without the caller seeing an error', async () => {
