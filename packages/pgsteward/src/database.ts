@@ -79,7 +79,7 @@ export class Database extends QueryableBase implements ScopeHost {
   async execute<R>({ text, values }: CompiledQuery): Promise<QueryResult<R>> {
     const scope = this.als.getStore()
     if (scope !== undefined) return scope.execute<R>({ text, values })
-    const conn = await this.pool.acquire()
+    const conn = this.pool.acquireNow() ?? (await this.pool.acquire())
     try {
       return toQueryResult<R>(await conn.query({ text, values }))
     } catch (err) {
@@ -128,8 +128,14 @@ export class Database extends QueryableBase implements ScopeHost {
    * // Work queue, each worker takes different rows:     select ... for update skip locked limit 10
    * // Keep a parent row from being deleted meanwhile:   select ... for share
    */
-  async transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
-    checkScopeOptions(options, SCOPE_OPTION_KEYS, 'db.transaction')
+  // Not async: on the hot path every extra async layer is an extra promise (and, with
+  // AsyncLocalStorage's hooks on, more than one); misuse still rejects rather than throws.
+  transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    try {
+      checkScopeOptions(options, SCOPE_OPTION_KEYS, 'db.transaction')
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)))
+    }
     const current = this.als.getStore()
     if (current !== undefined && !options?.independent) return current.transaction(fn, options)
     return this.#withLease('transaction', options, current, (lease) => runTransaction(this, lease, undefined, fn, options))
@@ -139,7 +145,9 @@ export class Database extends QueryableBase implements ScopeHost {
     const openedAt = new Error(`${kind} opened here`)
     const abort = AbortScope.from(options?.signal, options?.timeoutMs)
     try {
-      const conn = await this.pool.acquire({ signal: abort?.signal, site: openedAt, holder: holder?.lease.conn })
+      const conn =
+        (abort === undefined ? this.pool.acquireNow(openedAt) : undefined) ??
+        (await this.pool.acquire({ signal: abort?.signal, site: openedAt, holder: holder?.lease.conn }))
       const lease = new Lease(this.pool, conn, kind, openedAt)
       try {
         return abort === undefined ? await body(lease) : await guard(lease, body, abort.signal, this.#options.cancelGraceMs)

@@ -43,45 +43,60 @@ export class Lease {
     return this.#released
   }
 
-  /** Queue a statement behind every statement queued before it on this connection. */
+  /** Statements submitted and not yet settled; the next one waits behind them. */
+  #pending = 0
+  readonly #settled = (): void => {
+    this.#pending--
+  }
+
+  /** Why nothing may reach the connection any more, if so. */
+  #refusal(): Error | undefined {
+    if (this.abortError) return this.abortError
+    if (this.#released) return new SessionClosedError(this.kind, this.openedAt.stack)
+    return undefined
+  }
+
+  /**
+   * Queue a statement behind every statement queued before it on this connection. With nothing
+   * pending (the common case) it goes out at once, costing no promise beyond its own.
+   */
   run(config: pg.QueryConfig): Promise<DriverResult> {
     const execute = (): Promise<DriverResult> => {
-      if (this.abortError) return Promise.reject(this.abortError)
-      if (this.#released) return Promise.reject(new SessionClosedError(this.kind, this.openedAt.stack))
-      return this.conn.query(config)
+      const refusal = this.#refusal()
+      if (refusal) {
+        this.#settled()
+        return Promise.reject(refusal)
+      }
+      return this.conn.query(config, this.#settled)
     }
-    // Nothing queued: run now rather than a microtask later (the common case, and the hot path).
-    const next = this.#queued === 0 ? execute() : this.#tail.then(execute)
-    this.#enqueue(next)
+    this.#pending++
+    const next = this.#pending === 1 ? execute() : this.#tail.then(execute, execute)
+    this.#tail = next
     return next
-  }
-
-  #queued = 0
-
-  /** Later statements wait for `work` to settle, whatever its outcome. */
-  #enqueue(work: Promise<unknown>): void {
-    this.#queued++
-    this.#tail = work.then(this.#dequeue, this.#dequeue)
-  }
-
-  readonly #dequeue = (): void => {
-    this.#queued--
   }
 
   /** Queue a node-postgres submittable (cursor, stream); the next statement waits until it ends. */
   submit<T extends pg.Submittable>(submittable: T, text: string): T {
     const execute = (): Promise<void> => {
-      if (this.abortError) return Promise.reject(this.abortError)
-      if (this.#released) return Promise.reject(new SessionClosedError(this.kind, this.openedAt.stack))
+      const refusal = this.#refusal()
+      if (refusal) {
+        this.#settled()
+        return Promise.reject(refusal)
+      }
       return new Promise<void>((resolve) => {
         const emitter = submittable as unknown as NodeJS.EventEmitter
-        emitter.once('end', () => resolve())
-        emitter.once('error', () => resolve())
+        const done = (): void => {
+          this.#settled()
+          resolve()
+        }
+        emitter.once('end', done)
+        emitter.once('error', done)
         this.conn.submit(submittable, text)
       })
     }
-    const next = this.#queued === 0 ? execute() : this.#tail.then(execute)
-    this.#enqueue(next)
+    this.#pending++
+    const next = this.#pending === 1 ? execute() : this.#tail.then(execute, execute)
+    this.#tail = next
     next.catch((err: unknown) => deliverError(submittable, err))
     return submittable
   }

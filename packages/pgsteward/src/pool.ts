@@ -143,6 +143,21 @@ export class Pool extends EventEmitter<DatabaseEvents> {
 
   // ------------------------------------------------------------------ acquire
 
+  /**
+   * Borrow an idle connection synchronously when one can be lent without waiting or checking
+   * (nobody queued, recently used); undefined otherwise: then call `acquire`. Saves the hot path
+   * a promise.
+   */
+  acquireNow(site?: Error): PooledConnection | undefined {
+    if (this.#closing || this.#fatal !== undefined || this.#waiters.size > 0) return undefined
+    const conn = this.#idle[this.#idle.length - 1]
+    const now = performance.now()
+    if (conn === undefined || conn.retireAt <= now || now - conn.idleSince > this.#options.pool.validateAfterIdleMs) return undefined
+    this.#idle.pop()
+    this.#lend(conn, 0, site ?? (this.#options.pool.leakDetectionMs > 0 ? new Error('connection acquired here') : undefined))
+    return conn
+  }
+
   /** Borrow a connection. Resolves with a clean connection, or rejects with a typed error. */
   acquire(opts?: AcquireOptions): Promise<PooledConnection> {
     if (this.#closing) return Promise.reject(new PoolClosedError())

@@ -87,13 +87,17 @@ export class PooledConnection {
     this.#onBroken(this)
   }
 
-  /** Run one statement, keeping count of what is in flight and what the statement changed. */
-  query(config: pg.QueryConfig): Promise<DriverResult> {
+  /**
+   * Run one statement, keeping count of what is in flight and what the statement changed.
+   * `onSettled` runs when it settles, before the promise does.
+   */
+  query(config: pg.QueryConfig, onSettled?: () => void): Promise<DriverResult> {
     this.inFlight++
     // Callback style: one promise per statement instead of node-postgres's plus ours.
     return new Promise<DriverResult>((resolve, reject) => {
       this.client.query(config, (err: Error | undefined, result: DriverResult) => {
         this.#settled()
+        onSettled?.()
         if (err) {
           this.noteError(err)
           reject(err)

@@ -109,7 +109,7 @@ async function attemptTransaction<T>(
     await afterTransaction(lease, parent, hooks.rollback, () => runHooks(host, 'afterRollback', hooks.rollback, failed))
     throw failed
   }
-  await afterTransaction(lease, parent, hooks.commit, () => runHooks(host, 'afterCommit', hooks.commit, undefined))
+  if (hooks.commit.length > 0) await afterTransaction(lease, parent, hooks.commit, () => runHooks(host, 'afterCommit', hooks.commit, undefined))
   return result
 }
 
