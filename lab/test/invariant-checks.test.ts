@@ -21,6 +21,7 @@ import filesAndRows from '../src/scenarios/07-files-and-rows.ts'
 import poolExhaustion from '../src/scenarios/08-pool-exhaustion.ts'
 import restartAndTerminate from '../src/scenarios/09-restart-and-terminate.ts'
 import lyingHealthCheck from '../src/scenarios/10-lying-health-check.ts'
+import websocketHub, { type HubOutcome } from '../src/scenarios/11-websocket-hub.ts'
 import lateMisconfiguration from '../src/scenarios/12-late-misconfiguration.ts'
 
 const scratch = await mkdtemp(path.join(os.tmpdir(), 'lab-checks-'))
@@ -142,6 +143,48 @@ describe('race lab invariant checks report known-bad states', () => {
     assert.deepEqual(await lyingHealthCheck.check(ctx, [{ databaseUp: true, reported: 'ok' }, { databaseUp: false, reported: 'down' }, { databaseUp: true, reported: 'ok' }]), [])
     const found = await lyingHealthCheck.check(ctx, [{ databaseUp: false, reported: 'ok' }, { databaseUp: true, reported: 'down' }])
     assert.equal(found.length, 2, found.join('; '))
+  })
+
+  it('11 WebSocket hub: membership off, duplicate participants, missing, late and held deliveries, a slow client never cut off', async () => {
+    const ctx = await contextFor(websocketHub)
+    const [event] = await ctx.admin<{ id: number }>(`INSERT INTO events (title) VALUES ('quiz') RETURNING id`)
+    const eventId = event?.id ?? 0
+    await ctx.admin('INSERT INTO participants (event_id, user_id) SELECT $1, g FROM generate_series(1, 4) g', [eventId])
+    const reader = { missing: 0, late: 0, heldUntilSlowRead: 0, slowestMs: 120 }
+    const good: HubOutcome = {
+      eventId,
+      userIds: [1, 2, 3, 4],
+      openSockets: 4,
+      hubMembers: 4,
+      messages: 100,
+      readers: [reader, reader, reader],
+      slow: { received: 60, receivedBytes: 5_000_000, closeCode: 1013 },
+      kernelBufferBytes: 4_000_000,
+      closedTooSlow: 1,
+      cutWithoutClose: 0,
+    }
+    assert.deepEqual(await websocketHub.check(ctx, good), [])
+    // Left behind without being cut off, within the bound: not waited for.
+    assert.deepEqual(await websocketHub.check(ctx, { ...good, slow: { received: 50, receivedBytes: 4_500_000, closeCode: null } }), [])
+
+    await ctx.admin('INSERT INTO participants (event_id, user_id) VALUES ($1, 2), ($1, 9)', [eventId])
+    await ctx.admin('DELETE FROM participants WHERE user_id = 4')
+    const found = await websocketHub.check(ctx, {
+      ...good,
+      hubMembers: 2,
+      readers: [reader, { missing: 40, late: 0, heldUntilSlowRead: 0, slowestMs: 300 }, { missing: 0, late: 30, heldUntilSlowRead: 30, slowestMs: 4_100 }],
+      slow: { received: 100, receivedBytes: 8_000_000, closeCode: null },
+      closedTooSlow: 0,
+    })
+    assert.ok(found.some((f) => /hub counts 2 member\(s\) in the room for 4 open socket/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /1 of 4 users have more than one participant row/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /1 of 4 users have no participant row/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /1 participant row\(s\) belong to users that never connected/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /40 of 300 deliveries to reading clients never arrived/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /30 deliveries to reading clients took longer than 2 s \(slowest 4100 ms\)/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /only once the slow client read again/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /never cut off/.test(f)), found.join('; '))
+    assert.equal(found.length, 8, found.join('; '))
   })
 
   it('12 misconfiguration: a broken configuration accepted at start', async () => {

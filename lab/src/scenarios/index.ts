@@ -10,6 +10,7 @@ import filesAndRows from './07-files-and-rows.ts'
 import poolExhaustion from './08-pool-exhaustion.ts'
 import restartAndTerminate from './09-restart-and-terminate.ts'
 import lyingHealthCheck from './10-lying-health-check.ts'
+import websocketHub from './11-websocket-hub.ts'
 import lateMisconfiguration from './12-late-misconfiguration.ts'
 
 export const SCENARIOS: Scenario<unknown>[] = [
@@ -23,5 +24,6 @@ export const SCENARIOS: Scenario<unknown>[] = [
   poolExhaustion,
   restartAndTerminate,
   lyingHealthCheck,
+  websocketHub,
   lateMisconfiguration,
 ]

@@ -107,7 +107,7 @@ export class Hub {
   publishChat(eventId: number, message: ChatMessageView): void {
     const room = this.#rooms.get(eventId)
     if (room === undefined) return
-    const data = JSON.stringify({ type: 'chat', message } satisfies ServerMessage)
+    const data = encode({ type: 'chat', message })
     for (const member of room.snapshot()) {
       if (member.catchUp === null) this.#sendData(member.socket, data)
       else if (member.catchUp.length < MAX_CATCH_UP_MESSAGES) member.catchUp.push(message)
@@ -120,7 +120,7 @@ export class Hub {
   publishLeaderboard(eventId: number, leaderboard: LeaderboardEntry[]): void {
     const room = this.#rooms.get(eventId)
     if (room === undefined) return
-    const data = JSON.stringify({ type: 'leaderboard', leaderboard } satisfies ServerMessage)
+    const data = encode({ type: 'leaderboard', leaderboard })
     for (const member of room.snapshot()) {
       if (member.catchUp !== null) member.missedLeaderboard = true
       else this.#sendData(member.socket, data)
@@ -129,7 +129,7 @@ export class Hub {
 
   /** Send to one socket; false if it is not open or was just closed as too slow. */
   send(socket: WebSocket, message: ServerMessage): boolean {
-    return this.#sendData(socket, JSON.stringify(message))
+    return this.#sendData(socket, encode(message))
   }
 
   /** Close a socket and take it out of its room now, cutting it if the handshake stalls. */
@@ -167,7 +167,7 @@ export class Hub {
     for (const socket of [...this.#attachments.keys()]) this.close(socket, CLOSE_GOING_AWAY, 'server shutting down', this.#options.shutdownGraceMs)
   }
 
-  #sendData(socket: WebSocket, data: string): boolean {
+  #sendData(socket: WebSocket, data: Buffer): boolean {
     if (socket.readyState !== WebSocket.OPEN) return false
     if (socket.bufferedAmount > this.#options.maxBufferedBytes) {
       const userId = this.#attachments.get(socket)?.member.userId
@@ -175,7 +175,7 @@ export class Hub {
       this.close(socket, CLOSE_TRY_AGAIN_LATER, 'too slow')
       return false
     }
-    socket.send(data)
+    socket.send(data, { binary: false })
     return true
   }
 
@@ -208,4 +208,13 @@ export class Hub {
       socket.ping()
     }
   }
+}
+
+/**
+ * A server message as UTF-8 bytes, encoded once per broadcast rather than once per socket. Sent
+ * as a Buffer, it makes `bufferedAmount` count bytes: queued strings count characters, which let
+ * a slow client hold several times the intended bound.
+ */
+function encode(message: ServerMessage): Buffer {
+  return Buffer.from(JSON.stringify(message))
 }
