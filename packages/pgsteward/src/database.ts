@@ -6,6 +6,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type pg from 'pg'
 import { AbortScope } from './abort-scope.ts'
+import { captureCallSite, type CallSite } from './call-site.ts'
 import { resolveOptions, type DatabaseOptions, type ResolvedOptions, type RetryOptions } from './config.ts'
 import { AmbiguousCommitError, MisuseError, abortErrorFrom, mapDriverError } from './errors.ts'
 import { checkHealth, type HealthReport } from './health.ts'
@@ -106,7 +107,8 @@ export class Database extends QueryableBase implements ScopeHost {
       }
       return this.als.run(current, () => fn(current))
     }
-    return this.#withLease('session', options, current, (lease) => {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
+    return this.#withLease('session', captureCallSite(this.session), options, current, (lease) => {
       const scope = new Scope(this, lease, 'session', undefined, lease.openedAt)
       return this.als.run(scope, () => fn(scope)).finally(() => scope.close())
     })
@@ -138,11 +140,17 @@ export class Database extends QueryableBase implements ScopeHost {
     }
     const current = this.als.getStore()
     if (current !== undefined && !options?.independent) return current.transaction(fn, options)
-    return this.#withLease('transaction', options, current, (lease) => runTransaction(this, lease, undefined, fn, options))
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
+    return this.#withLease('transaction', captureCallSite(this.transaction), options, current, (lease) => runTransaction(this, lease, undefined, fn, options))
   }
 
-  async #withLease<T>(kind: 'session' | 'transaction', options: SessionOptions | undefined, holder: Scope | undefined, body: (lease: Lease) => Promise<T>): Promise<T> {
-    const openedAt = new Error(`${kind} opened here`)
+  async #withLease<T>(
+    kind: 'session' | 'transaction',
+    openedAt: CallSite,
+    options: SessionOptions | undefined,
+    holder: Scope | undefined,
+    body: (lease: Lease) => Promise<T>,
+  ): Promise<T> {
     const abort = AbortScope.from(options?.signal, options?.timeoutMs)
     try {
       const conn =

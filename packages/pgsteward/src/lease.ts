@@ -5,6 +5,7 @@
  * abort error (or `SessionClosedError`), never the connection.
  */
 import type pg from 'pg'
+import type { CallSite } from './call-site.ts'
 import { AbortedError, SessionClosedError } from './errors.ts'
 import type { Pool } from './pool.ts'
 import type { DriverResult, PooledConnection } from './pooled-connection.ts'
@@ -21,7 +22,7 @@ export class Lease {
   readonly conn: PooledConnection
   readonly #pool: Pool
   readonly kind: string
-  readonly openedAt: Error
+  readonly openedAt: CallSite
   #tail: Promise<unknown> = Promise.resolve()
   #released = false
   /** Set when the signal aborted or the timeout passed; every later statement fails with it. */
@@ -32,7 +33,7 @@ export class Lease {
   committed = false
   readonly #deferred: (() => Promise<void>)[] = []
 
-  constructor(pool: Pool, conn: PooledConnection, kind: string, openedAt: Error) {
+  constructor(pool: Pool, conn: PooledConnection, kind: string, openedAt: CallSite) {
     this.#pool = pool
     this.conn = conn
     this.kind = kind
@@ -61,18 +62,26 @@ export class Lease {
    * pending (the common case) it goes out at once, costing no promise beyond its own.
    */
   run(config: pg.QueryConfig): Promise<DriverResult> {
-    const execute = (): Promise<DriverResult> => {
-      const refusal = this.#refusal()
-      if (refusal) {
-        this.#settled()
-        return Promise.reject(refusal)
-      }
-      return this.conn.query(config, this.#settled)
-    }
     this.#pending++
-    const next = this.#pending === 1 ? execute() : this.#tail.then(execute, execute)
+    let next: Promise<DriverResult>
+    if (this.#pending === 1) {
+      next = this.#execute(config)
+    } else {
+      // Only a queued statement pays for a closure: the direct path above allocates none.
+      const execute = (): Promise<DriverResult> => this.#execute(config)
+      next = this.#tail.then(execute, execute)
+    }
     this.#tail = next
     return next
+  }
+
+  #execute(config: pg.QueryConfig): Promise<DriverResult> {
+    const refusal = this.#refusal()
+    if (refusal) {
+      this.#settled()
+      return Promise.reject(refusal)
+    }
+    return this.conn.query(config, this.#settled)
   }
 
   /** Queue a node-postgres submittable (cursor, stream); the next statement waits until it ends. */

@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type pg from 'pg'
+import { captureCallSite, type CallSite } from './call-site.ts'
 import type { ResolvedOptions } from './config.ts'
 import {
   abortErrorFrom,
@@ -32,7 +33,7 @@ export interface AcquireOptions {
   /** The connection the caller already holds: fail fast instead of waiting on an exhausted pool. */
   holder?: PooledConnection | undefined
   /** Where the acquiring code called from, kept for leak reports and deadlock errors. */
-  site?: Error | undefined
+  site?: CallSite | undefined
 }
 
 export interface PoolCounters {
@@ -77,9 +78,13 @@ export interface DatabaseEvents {
 interface Waiter {
   settled: boolean
   enqueuedAt: number
-  site: Error | undefined
+  site: CallSite | undefined
   resolve: (conn: PooledConnection) => void
   reject: (err: unknown) => void
+  /** When it gives up (performance.now() clock). */
+  deadline: number
+  /** Its deadline is the pool's default one: watched by the shared deadline timer, not its own. */
+  sharedDeadline: boolean
   timer: NodeJS.Timeout | undefined
   signal: AbortSignal | undefined
   onAbort: (() => void) | undefined
@@ -108,6 +113,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   #connectFailures = 0
   #lastConnectError: unknown
   #retryTimer: NodeJS.Timeout | undefined
+  #deadlineTimer: NodeJS.Timeout | undefined
   #housekeeping: NodeJS.Timeout | undefined
   #whenEmpty: (() => void)[] = []
   readonly #waits = new LatencyHistogram()
@@ -148,13 +154,14 @@ export class Pool extends EventEmitter<DatabaseEvents> {
    * (nobody queued, recently used); undefined otherwise: then call `acquire`. Saves the hot path
    * a promise.
    */
-  acquireNow(site?: Error): PooledConnection | undefined {
+  acquireNow(site?: CallSite): PooledConnection | undefined {
     if (this.#closing || this.#fatal !== undefined || this.#waiters.size > 0) return undefined
     const conn = this.#idle[this.#idle.length - 1]
     const now = performance.now()
     if (conn === undefined || conn.retireAt <= now || now - conn.idleSince > this.#options.pool.validateAfterIdleMs) return undefined
     this.#idle.pop()
-    this.#lend(conn, 0, site ?? (this.#options.pool.leakDetectionMs > 0 ? new Error('connection acquired here') : undefined))
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
+    this.#lend(conn, 0, site ?? (this.#options.pool.leakDetectionMs > 0 ? captureCallSite(Pool.prototype.acquireNow) : undefined))
     return conn
   }
 
@@ -164,7 +171,8 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     if (this.#fatal) return Promise.reject(this.#fatal)
     if (opts?.signal?.aborted) return Promise.reject(abortErrorFrom(opts.signal.reason))
     // Captured here, synchronously, so the stack still shows the caller.
-    const site = opts?.site ?? (this.#options.pool.leakDetectionMs > 0 ? new Error('connection acquired here') : undefined)
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
+    const site = opts?.site ?? (this.#options.pool.leakDetectionMs > 0 ? captureCallSite(Pool.prototype.acquire) : undefined)
     if (this.#waiters.size === 0) {
       const conn = this.#takeIdle()
       if (conn !== undefined) {
@@ -214,7 +222,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     }
   }
 
-  #enqueue(opts: AcquireOptions | undefined, site: Error | undefined, startedAt: number): Promise<PooledConnection> {
+  #enqueue(opts: AcquireOptions | undefined, site: CallSite | undefined, startedAt: number): Promise<PooledConnection> {
     return new Promise<PooledConnection>((resolve, reject) => {
       const waiter: Waiter = {
         settled: false,
@@ -222,12 +230,20 @@ export class Pool extends EventEmitter<DatabaseEvents> {
         site,
         resolve,
         reject,
+        deadline: 0,
+        sharedDeadline: false,
         timer: undefined,
         signal: opts?.signal,
         onAbort: undefined,
       }
       const timeoutMs = opts?.timeoutMs ?? this.#options.pool.acquireTimeoutMs
-      waiter.timer = setTimeout(() => this.#timeOut(waiter), timeoutMs)
+      waiter.deadline = startedAt + timeoutMs
+      if (timeoutMs === this.#options.pool.acquireTimeoutMs) {
+        waiter.sharedDeadline = true
+        this.#armDeadlines(timeoutMs)
+      } else {
+        waiter.timer = setTimeout(() => this.#timeOut(waiter), timeoutMs)
+      }
       if (waiter.signal) {
         const signal = waiter.signal
         waiter.onAbort = () => this.#giveUp(waiter, abortErrorFrom(signal.reason))
@@ -236,6 +252,33 @@ export class Pool extends EventEmitter<DatabaseEvents> {
       this.#waiters.push(waiter)
       this.#fill()
     })
+  }
+
+  /**
+   * One timer for every waiter on the default timeout: queued in order with one timeout, their
+   * deadlines are in queue order too, so only the oldest needs watching. Saves a timer per
+   * queued acquire, which under a crowd is most of the pool's own cost.
+   */
+  #armDeadlines(inMs: number): void {
+    if (this.#deadlineTimer === undefined) this.#deadlineTimer = setTimeout(this.#expireWaiters, inMs)
+  }
+
+  readonly #expireWaiters = (): void => {
+    this.#deadlineTimer = undefined
+    const now = performance.now()
+    const expired: Waiter[] = []
+    let next: number | undefined
+    this.#waiters.visit((waiter) => {
+      if (!waiter.sharedDeadline) return true
+      if (waiter.deadline > now) {
+        next = waiter.deadline
+        return false
+      }
+      expired.push(waiter)
+      return true
+    })
+    for (const waiter of expired) this.#timeOut(waiter)
+    if (next !== undefined) this.#armDeadlines(Math.max(1, Math.ceil(next - now)))
   }
 
   #timeOut(waiter: Waiter): void {
@@ -256,11 +299,11 @@ export class Pool extends EventEmitter<DatabaseEvents> {
 
   #settleWaiter(waiter: Waiter): void {
     waiter.settled = true
-    clearTimeout(waiter.timer)
+    if (waiter.timer !== undefined) clearTimeout(waiter.timer)
     if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort)
   }
 
-  #lend(conn: PooledConnection, waitedMs: number, site: Error | undefined): void {
+  #lend(conn: PooledConnection, waitedMs: number, site: CallSite | undefined): void {
     conn.state = 'lent'
     conn.lentAt = performance.now()
     conn.acquiredAt = site
@@ -530,6 +573,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     this.#closing = true
     clearInterval(this.#housekeeping)
     clearTimeout(this.#retryTimer)
+    clearTimeout(this.#deadlineTimer)
     const closed = new PoolClosedError()
     for (const waiter of this.#waiters.drain()) {
       this.#settleWaiter(waiter)

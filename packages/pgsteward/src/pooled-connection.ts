@@ -4,6 +4,7 @@
  * the session was changed, whether the socket broke, and when it was made, lent and returned.
  */
 import pg from 'pg'
+import type { CallSite } from './call-site.ts'
 import { sendCancelRequest } from './cancel-request.ts'
 import { isConnectionFatal } from './errors.ts'
 import { changesSession } from './session-changes.ts'
@@ -50,7 +51,7 @@ export class PooledConnection {
   idleSince = 0
   lentAt = 0
   /** Where the holder acquired it, when recorded (leak detection, sessions); its stack is formatted only when reported. */
-  acquiredAt: Error | undefined
+  acquiredAt: CallSite | undefined
   leakTimer: NodeJS.Timeout | undefined
   leaked = false
   readonly #onBroken: (conn: PooledConnection) => void

@@ -11,6 +11,7 @@ import type { AsyncLocalStorage } from 'node:async_hooks'
 import type { RetryOptions } from './config.ts'
 import { ConcurrentUseError, FailedTransactionError, MisuseError, SessionClosedError, mapDriverError } from './errors.ts'
 import type pg from 'pg'
+import { captureCallSite, type CallSite } from './call-site.ts'
 import type { Lease } from './lease.ts'
 import type { Pool } from './pool.ts'
 import type { DriverResult } from './pooled-connection.ts'
@@ -102,12 +103,12 @@ export class Scope extends QueryableBase implements Transaction {
   readonly lease: Lease
   readonly kind: ScopeKind
   readonly parent: Scope | undefined
-  readonly openedAt: Error
+  readonly openedAt: CallSite
   readonly #hooks: Hooks | undefined
   #closed = false
   #activeChild: Promise<unknown> | undefined
 
-  constructor(host: ScopeHost, lease: Lease, kind: ScopeKind, parent: Scope | undefined, openedAt: Error) {
+  constructor(host: ScopeHost, lease: Lease, kind: ScopeKind, parent: Scope | undefined, openedAt: CallSite) {
     super()
     this.#host = host
     this.lease = lease
@@ -194,7 +195,8 @@ export class Scope extends QueryableBase implements Transaction {
   async #savepoint<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     const name = `pgsteward_sp_${++savepointCounter}`
     await this.#statement(`SAVEPOINT ${name}`)
-    const child = new Scope(this.#host, this.lease, 'savepoint', this, new Error('savepoint opened here'))
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
+    const child = new Scope(this.#host, this.lease, 'savepoint', this, captureCallSite(Scope.prototype.transaction))
     let result: T
     try {
       result = await this.#host.als.run(child, () => fn(child))

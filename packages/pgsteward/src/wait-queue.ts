@@ -42,6 +42,14 @@ export class WaitQueue<T extends Waitable> {
     return undefined
   }
 
+  /** Visit waiters still waiting, oldest first, while `visit` returns true. */
+  visit(visit: (item: T) => boolean): void {
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const item = this.#items[i]
+      if (item !== undefined && !item.settled && !visit(item)) return
+    }
+  }
+
   /** Every waiter still waiting, oldest first, emptying the queue. */
   drain(): T[] {
     const rest = this.#items.slice(this.#head).filter((w): w is T => w !== undefined && !w.settled)
