@@ -1,0 +1,112 @@
+/**
+ * The load generator of every pooled workload: N async workers, each running the operation
+ * again as soon as the previous one settles (a closed loop), through a warm-up and then a
+ * measured window. Operations are counted when they complete inside the window, so neither
+ * the ramp-up nor the drain at the end is in the figures.
+ */
+import { performance } from 'node:perf_hooks'
+import type { RunSample } from './results.ts'
+import { withTimeLimit } from './time-limit.ts'
+import { LatencyHistogram } from './stats.ts'
+
+export type Operation = () => Promise<unknown>
+
+export interface ClosedLoopOptions {
+  workers: number
+  warmupMs: number
+  durationMs: number
+  /** Longest the operations still in flight at the end may take; then the run fails. */
+  drainTimeoutMs: number
+}
+
+export interface ClosedLoopRun {
+  sample: RunSample
+  latencies: LatencyHistogram
+}
+
+/** Hard bounds so that no loop can run away, whatever the operation does. */
+const MAX_OPS_PER_RUN = 500_000_000
+const MAX_ERRORS_PER_RUN = 1_000
+
+export async function runClosedLoop(operation: Operation, options: ClosedLoopOptions): Promise<ClosedLoopRun> {
+  const latencies = new LatencyHistogram()
+  const measureFrom = performance.now() + options.warmupMs
+  const measureUntil = measureFrom + options.durationMs
+  // The window's edges are taken by the first operation to complete past each deadline, not by
+  // timers: acquire + release never leaves the microtask queue, so a timer would never fire.
+  let windowStart = NaN
+  let windowEnd = NaN
+  let cpuAtStart: NodeJS.CpuUsage | undefined
+  let cpuInWindow: NodeJS.CpuUsage | undefined
+  let measuring = false
+  let stopped = false
+  let started = 0
+  let ops = 0
+  let errors = 0
+  let firstError: string | undefined
+
+  const observe = (now: number): void => {
+    if (cpuAtStart === undefined && now >= measureFrom) {
+      cpuAtStart = process.cpuUsage()
+      windowStart = now
+      measuring = true
+    }
+    if (!stopped && now >= measureUntil) {
+      cpuInWindow = process.cpuUsage(cpuAtStart)
+      windowEnd = now
+      measuring = false
+      stopped = true
+    }
+  }
+
+  const worker = async (): Promise<void> => {
+    while (!stopped && started < MAX_OPS_PER_RUN) {
+      started++
+      const began = performance.now()
+      let failed = false
+      try {
+        await operation()
+      } catch (err) {
+        failed = true
+        errors++
+        firstError ??= err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+      }
+      const ended = performance.now()
+      observe(ended)
+      if (measuring && !failed) {
+        ops++
+        latencies.record(ended - began)
+      }
+      if (errors >= MAX_ERRORS_PER_RUN) stopped = true
+    }
+  }
+
+  const workers = Array.from({ length: options.workers }, () => worker())
+  try {
+    await withTimeLimit(Promise.all(workers), options.warmupMs + options.durationMs + options.drainTimeoutMs, 'the operations in flight at the end of the run')
+  } finally {
+    stopped = true
+  }
+
+  // Stopped early by errors: the window ends where the run did.
+  if (Number.isNaN(windowEnd) && !Number.isNaN(windowStart)) {
+    windowEnd = performance.now()
+    cpuInWindow = process.cpuUsage(cpuAtStart)
+  }
+  const seconds = Number.isNaN(windowStart) ? 0 : (windowEnd - windowStart) / 1_000
+  const cpuMicros = cpuInWindow === undefined ? 0 : cpuInWindow.user + cpuInWindow.system
+  return {
+    latencies,
+    sample: {
+      opsPerSec: seconds > 0 ? ops / seconds : 0,
+      ops,
+      seconds,
+      p50Ms: latencies.percentile(0.5),
+      p99Ms: latencies.percentile(0.99),
+      cpuPercent: seconds > 0 ? (cpuMicros / (seconds * 1e6)) * 100 : null,
+      cpuMicrosPerOp: ops > 0 ? cpuMicros / ops : null,
+      errors,
+      ...(firstError === undefined ? {} : { firstError }),
+    },
+  }
+}
