@@ -35,26 +35,31 @@ function beginStatement(options: TransactionOptions | undefined): string {
  * with jittered exponential backoff. Hooks of failed attempts are discarded (afterCommit) or run
  * (afterRollback); afterCommit hooks run once, after the final commit.
  */
-export async function runTransaction<T>(
+export function runTransaction<T>(
   host: ScopeHost,
   lease: Lease,
   parent: Scope | undefined,
   fn: (tx: Transaction) => Promise<T>,
   options: TransactionOptions | undefined,
 ): Promise<T> {
-  const begin = beginStatement(options)
-  const retry = { ...host.retryDefaults, ...options?.retry }
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await attemptTransaction(host, lease, parent, fn, begin)
-    } catch (err) {
-      if (!isRetryableTransactionError(err) || attempt >= retry.max || lease.abortError !== undefined || lease.released) throw err
-      const delayMs = Math.random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt)
-      host.pool.counters.retries++
-      host.pool.emit('retry', { attempt: attempt + 1, delayMs, error: err })
-      await new Promise((resolve) => setTimeout(resolve, delayMs))
-    }
+  let begin: string
+  try {
+    begin = beginStatement(options)
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)))
   }
+  // Not async: the first attempt, nearly always the only one, costs no extra promise layer.
+  const attempt = (n: number): Promise<T> =>
+    attemptTransaction(host, lease, parent, fn, begin).catch(async (err: unknown) => {
+      const retry = { ...host.retryDefaults, ...options?.retry }
+      if (!isRetryableTransactionError(err) || n >= retry.max || lease.abortError !== undefined || lease.released) throw err
+      const delayMs = Math.random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** n)
+      host.pool.counters.retries++
+      host.pool.emit('retry', { attempt: n + 1, delayMs, error: err })
+      await new Promise((resolve) => setTimeout(resolve, delayMs))
+      return attempt(n + 1)
+    })
+  return attempt(0)
 }
 
 async function attemptTransaction<T>(
