@@ -33,7 +33,29 @@ async function watchServer(ctx: ScenarioContext): Promise<() => Promise<number>>
   }
 }
 
-export default defineScenario<{ peakServerConnections: number; slowest: number; users: number; failed: number }>({
+interface CrowdOutcome {
+  peakServerConnections: number
+  slowest: number
+  users: number
+  failed: number
+}
+
+/** The whole crowd sends one statement at once while the server's connection count is watched. */
+async function crowdAt(ctx: ScenarioContext, statement: () => Promise<unknown>): Promise<CrowdOutcome> {
+  const stop = await watchServer(ctx)
+  let slowest = 0
+  let failed = 0
+  const users = crowd(ctx)
+  await virtualUsers(users, async () => {
+    const started = performance.now()
+    const r = await ctx.recorder.op(statement)
+    if (!r.ok) failed++
+    slowest = Math.max(slowest, performance.now() - started)
+  })
+  return { peakServerConnections: await stop(), slowest, users, failed }
+}
+
+export default defineScenario<CrowdOutcome>({
   id: 8,
   name: 'pool exhaustion at 1000 users',
   incident: '004_e1a87ec9d4337d1f.txt',
@@ -41,34 +63,15 @@ export default defineScenario<{ peakServerConnections: number; slowest: number; 
 
   async naive(ctx) {
     const pool = naivePool(ctx, { max: POOL })
-    const stop = await watchServer(ctx)
-    let slowest = 0
-    let failed = 0
-    const users = crowd(ctx)
-    await virtualUsers(users, async () => {
-      const started = performance.now()
-      const r = await ctx.recorder.op(() => pool.query('SELECT pg_sleep(0.005)'))
-      if (!r.ok) failed++
-      slowest = Math.max(slowest, performance.now() - started)
-    })
-    return { peakServerConnections: await stop(), slowest, users, failed }
+    return crowdAt(ctx, () => pool.query('SELECT pg_sleep(0.005)'))
   },
 
   async pgsteward(ctx) {
     const db = stewardDatabase(ctx, { pool: { max: POOL, acquireTimeoutMs: WAIT_BOUND_MS } })
-    const stop = await watchServer(ctx)
-    let slowest = 0
-    let failed = 0
-    const users = crowd(ctx)
-    await virtualUsers(users, async () => {
-      const started = performance.now()
-      const r = await ctx.recorder.op(() => db.query(sql`SELECT pg_sleep(0.005)`))
-      if (!r.ok) failed++
-      slowest = Math.max(slowest, performance.now() - started)
-    })
+    const outcome = await crowdAt(ctx, () => db.query(sql`SELECT pg_sleep(0.005)`))
     const s = db.stats()
     ctx.note(`acquire wait p50 ${s.acquireWaitMs.p50.toFixed(1)} ms, p99 ${s.acquireWaitMs.p99.toFixed(1)} ms, max ${s.acquireWaitMs.max.toFixed(1)} ms`)
-    return { peakServerConnections: await stop(), slowest, users, failed }
+    return outcome
   },
 
   async check(ctx, o) {
