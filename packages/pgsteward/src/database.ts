@@ -130,9 +130,9 @@ export class Database extends QueryableBase implements ScopeHost {
    * // Work queue, each worker takes different rows:     select ... for update skip locked limit 10
    * // Keep a parent row from being deleted meanwhile:   select ... for share
    */
-  // Not async: on the hot path every extra async layer is an extra promise (and, with
-  // AsyncLocalStorage's hooks on, more than one); misuse still rejects rather than throws.
   transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    // Not async: on the hot path every extra async layer is an extra promise (and, with
+    // AsyncLocalStorage's hooks on, more than one); misuse still rejects rather than throws.
     try {
       checkScopeOptions(options, SCOPE_OPTION_KEYS, 'db.transaction')
     } catch (err) {
