@@ -2,13 +2,15 @@
  * The results as text: tables for the terminal and the same tables as markdown (for
  * bench/results/latest.md and the README). Formatting only; every figure comes from the result.
  */
-import type { BenchResult, FairnessResult, PeerRow, TargetCheck, ThroughputWorkloadResult } from './results.ts'
+import type { BenchResult, EndToEndResult, FairnessResult, PeerRow, TargetCheck, ThroughputWorkloadResult } from './results.ts'
+import { medianOrNull } from './stats.ts'
 import { PGSTEWARD } from './workloads/workload.ts'
 
 type Style = 'console' | 'markdown'
 
 const THROUGHPUT_HEADERS = ['peer', 'ops/s median', 'min–max', 'p50 ms', 'p99 ms', 'client CPU %', 'pgsteward/peer', 'peer/pgbench best']
 const FAIRNESS_HEADERS = ['pool', 'queued', 'bytes/waiter', 'median wait ms', 'p99 wait ms', 'max wait ms', 'max/median', 'served out of order', 'errors']
+const END_TO_END_HEADERS = ['service', 'req/s median', 'min–max', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'pool peak in use', 'pool peak waiting', 'acquire wait p99 ms']
 const TARGET_HEADERS = ['target', 'goal', 'measured', 'result']
 
 const rate = (n: number | null): string => (n === null ? 'n/a' : Math.round(n).toLocaleString('en-US'))
@@ -108,6 +110,35 @@ function fairnessSection(result: FairnessResult, style: Style): string {
   return [heading, '', result.description, '', table(FAIRNESS_HEADERS, rows, style), '', explanation].join('\n')
 }
 
+function endToEndSection(result: EndToEndResult, bench: BenchResult, style: Style): string {
+  const { endToEnd } = bench.settings
+  const setup = `autocannon ${result.autocannonVersion} -c ${result.connections}, ${endToEnd.repetitions} repetitions of ${endToEnd.seconds} s after a ${endToEnd.warmupSeconds} s warm-up; pool max ${result.poolMax}`
+  const row = [
+    'classroom GET /projects/:id',
+    rate(result.requestsPerSecMedian),
+    `${rate(result.requestsPerSecMin)}–${rate(result.requestsPerSecMax)}`,
+    ms(result.p50Ms),
+    ms(result.p99Ms),
+    result.non2xx.toLocaleString('en-US'),
+    result.errors.toLocaleString('en-US'),
+    `${result.peakInUse} / ${result.poolMax}`,
+    result.peakWaiting.toLocaleString('en-US'),
+    ms(result.acquireWaitP99Ms),
+  ]
+  const acquires = medianOrNull(result.runs.map((run) => run.acquiresPerRequest))
+  const failed = result.runs.find((run) => run.firstError !== undefined)
+  const notes = [
+    'No peer comparison: this is pgsteward inside a real service (HTTP, JWT, JSON, file reads), so there is no like-for-like run with another pool; no target is set for it.',
+    'req/s: autocannon\'s mean of per-second counts; p50/p99: medians of the repetitions\' own percentiles (its histograms stay in its process). Errors include its timeouts.',
+    `Pool figures from db.stats() sampled every 10 ms in the service: peaks over all repetitions; acquire wait p99 (max ${ms(result.acquireWaitMaxMs)} ms) over all ${result.acquireWaits.toLocaleString('en-US')} acquisitions since the service started, warm-up included; ${acquires === null ? 'n/a' : acquires.toFixed(2)} acquisitions per request; ${result.poolTimeouts} acquire timeouts.`,
+    ...(failed?.firstError === undefined ? [] : [`a repetition failed: ${failed.firstError}`]),
+    ...(result.failure === null ? [] : [`the workload failed: ${result.failure}`]),
+  ]
+  const heading = style === 'markdown' ? `### ${result.title}` : `== ${result.title} ==`
+  const bullet = style === 'markdown' ? '- ' : '  * '
+  return [heading, '', result.description, setup, '', table(END_TO_END_HEADERS, [row], style), '', ...notes.map((note) => bullet + note)].join('\n')
+}
+
 function targetsSection(targets: readonly TargetCheck[], style: Style): string {
   const heading = style === 'markdown' ? '### Targets' : '== Targets =='
   const passed = targets.filter((t) => t.pass === true).length
@@ -134,6 +165,7 @@ export function renderConsole(bench: BenchResult): string {
     `pgsteward benchmark\n${environmentLines(bench).join('\n')}`,
     ...bench.throughput.map((result) => throughputSection(result, bench, 'console')),
     ownershipLine(bench),
+    endToEndSection(bench.endToEnd, bench, 'console'),
     fairnessSection(bench.fairness, 'console'),
     targetsSection(bench.targets, 'console'),
     ...(bench.notes.length > 0 ? [`Notes:\n${bench.notes.map((n) => `  * ${n}`).join('\n')}`] : []),
@@ -151,6 +183,7 @@ export function renderMarkdown(bench: BenchResult): string {
     targetsSection(bench.targets, 'markdown'),
     ...bench.throughput.map((result) => throughputSection(result, bench, 'markdown')),
     `### Ownership overhead\n\n${ownershipLine(bench)}`,
+    endToEndSection(bench.endToEnd, bench, 'markdown'),
     fairnessSection(bench.fairness, 'markdown'),
     ...(bench.notes.length > 0 ? [`### Notes\n\n${bench.notes.map((n) => `- ${n}`).join('\n')}`] : []),
   ]

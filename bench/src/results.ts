@@ -94,6 +94,56 @@ export interface FairnessResult {
   rows: FairnessRow[]
 }
 
+/** One autocannon run against the classroom service, with the service's pool sampled alongside. */
+export interface EndToEndRun {
+  /** autocannon's requests.average: the mean of its per-second request counts. */
+  requestsPerSec: number
+  /** Latencies as autocannon reports them, in ms. */
+  p50Ms: number
+  p97_5Ms: number
+  p99Ms: number
+  requests: number
+  non2xx: number
+  /** Connection errors and timeouts, as autocannon counts them. */
+  errors: number
+  timeouts: number
+  /** From db.stats() sampled during the run. */
+  peakInUse: number
+  peakWaiting: number
+  /** Pool acquisitions during the run per request answered. */
+  acquiresPerRequest: number | null
+  poolTimeouts: number
+  firstError?: string
+}
+
+/** Workload 5: the classroom service's GET /projects/:id under autocannon from another process. */
+export interface EndToEndResult {
+  id: string
+  title: string
+  description: string
+  connections: number
+  poolMax: number
+  autocannonVersion: string
+  runs: EndToEndRun[]
+  requestsPerSecMedian: number | null
+  requestsPerSecMin: number | null
+  requestsPerSecMax: number | null
+  /** Medians of the runs' percentiles: autocannon's histograms stay in its process. */
+  p50Ms: number | null
+  p99Ms: number | null
+  non2xx: number
+  errors: number
+  peakInUse: number
+  peakWaiting: number
+  /** db.stats().acquireWaitMs at the end: since the service started (warm-up and every run). */
+  acquireWaitP99Ms: number | null
+  acquireWaitMaxMs: number | null
+  acquireWaits: number
+  poolTimeouts: number
+  /** Set when the service could not be started or measured at all. */
+  failure: string | null
+}
+
 export interface OwnershipOverhead {
   scopedOpsPerSec: number
   poolOnlyOpsPerSec: number
@@ -127,6 +177,7 @@ export interface BenchResult {
   throughput: ThroughputWorkloadResult[]
   ownership: OwnershipOverhead | null
   fairness: FairnessResult
+  endToEnd: EndToEndResult
   targets: TargetCheck[]
   notes: string[]
 }

@@ -21,6 +21,7 @@ import { openBenchServer } from './server.ts'
 import { settingsFromArgs, type BenchSettings } from './settings.ts'
 import { evaluateTargets } from './targets.ts'
 import { acquireReleaseWorkload } from './workloads/acquire-release.ts'
+import { measureClassroomProjectRead } from './workloads/classroom-project-read.ts'
 import { measureFairness } from './workloads/fairness-and-memory.ts'
 import { ownershipOverhead, ownershipOverheadWorkload } from './workloads/ownership-overhead.ts'
 import { readByPrimaryKeyWorkload } from './workloads/read-by-primary-key.ts'
@@ -104,6 +105,8 @@ async function main(): Promise<void> {
     for (const workload of workloads) throughput.push(await measureThroughputWorkload(workload, context))
     attachPgbenchReferences(throughput, workloads)
     const fairness = await measureFairness(context)
+    // Last: it runs pgsteward in this process, with its AsyncLocalStorage on (see its file).
+    const endToEnd = await measureClassroomProjectRead(context)
     const ownershipResult = throughput.find((result) => result.id === 'ownership-overhead')
     const ownership = ownershipResult === undefined ? null : ownershipOverhead(ownershipResult)
 
@@ -118,6 +121,7 @@ async function main(): Promise<void> {
       throughput,
       ownership,
       fairness,
+      endToEnd,
       targets: evaluateTargets(throughput, ownership, fairness),
       notes: [...NOTES, ...(pgbench === undefined ? ['pgbench was not found at /usr/bin/pgbench: its rows were not run.'] : [])],
     }

@@ -25,6 +25,17 @@ export interface BenchSettings {
   queuedAcquirers: number
   /** Longest the operations still in flight at the end of a run may take before the run fails. */
   drainTimeoutMs: number
+  /** The end-to-end workload: autocannon against the classroom service, in whole seconds (its -d). */
+  endToEnd: EndToEndSettings
+}
+
+export interface EndToEndSettings {
+  /** One unmeasured autocannon run first: JIT, connections, the service's pool all warm. */
+  warmupSeconds: number
+  seconds: number
+  repetitions: number
+  /** autocannon's -c: concurrent HTTP connections, as many as the other workloads' workers. */
+  connections: number
 }
 
 const COMMON = {
@@ -37,11 +48,29 @@ const COMMON = {
 
 // 29 timed runs per repetition. Client and server share two cores, so single runs vary by
 // ±25%: five repetitions of 4 s give steadier medians than three of 5 s, in about 12 minutes.
-const FULL: BenchSettings = { ...COMMON, mode: 'full', repetitions: 5, warmupMs: 750, durationMs: 4_000, pgbenchSeconds: 4 }
+// The end-to-end workload adds about 40 s: 10 s windows, as an HTTP load test needs to settle.
+const FULL: BenchSettings = {
+  ...COMMON,
+  mode: 'full',
+  repetitions: 5,
+  warmupMs: 750,
+  durationMs: 4_000,
+  pgbenchSeconds: 4,
+  endToEnd: { warmupSeconds: 3, seconds: 10, repetitions: 3, connections: 64 },
+}
 
 // Three repetitions of 0.5 s windows: about 95 s in all. pgbench gets 2 s: its -T also covers
 // opening its 64 connections, which on a loaded machine can take the whole of a 1 s run.
-const QUICK: BenchSettings = { ...COMMON, mode: 'quick', repetitions: 3, warmupMs: 200, durationMs: 500, pgbenchSeconds: 2 }
+// The end-to-end workload adds about 10 s (autocannon takes whole seconds).
+const QUICK: BenchSettings = {
+  ...COMMON,
+  mode: 'quick',
+  repetitions: 3,
+  warmupMs: 200,
+  durationMs: 500,
+  pgbenchSeconds: 2,
+  endToEnd: { warmupSeconds: 1, seconds: 2, repetitions: 3, connections: 64 },
+}
 
 const USAGE = 'usage: npm run bench [-- --quick]'
 

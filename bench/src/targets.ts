@@ -30,7 +30,7 @@ export function evaluateTargets(throughput: readonly ThroughputWorkloadResult[],
     if (SLONIK_WORKLOADS.has(result.id)) checks.push(ratioCheck(result, 'Slonik', 2.0))
   }
   checks.push({
-    name: '5. Ownership overhead: db.query vs db.pool path',
+    name: '2c. Ownership overhead: db.query vs db.pool path',
     target: '< 5%',
     measured: ownership === null ? 'n/a' : `${ownership.overheadPercent.toFixed(1)}%`,
     pass: ownership === null ? null : ownership.overheadPercent < 5,

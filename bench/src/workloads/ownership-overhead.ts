@@ -12,7 +12,7 @@ export const POOL_ONLY_LABEL = 'pgsteward db.pool, no scopes'
 export function ownershipOverheadWorkload(workers: number): ThroughputWorkload {
   return {
     id: 'ownership-overhead',
-    title: '5. Ownership overhead (SELECT 1)',
+    title: '2c. Ownership overhead (SELECT 1)',
     description: "pgsteward ``db.query(sql`SELECT 1`)`` vs `db.pool.acquire()` + `conn.query({ text: 'SELECT 1' })` + `db.pool.release(conn)`.",
     workers,
     entries: [
