@@ -2,9 +2,9 @@
  * autocannon as a separate process: the HTTP load must not share the event loop (or the CPU
  * accounting) of the service it measures. Its `--json` output is parsed into the figures used.
  */
-import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import path from 'node:path'
+import { runBounded } from './child-process.ts'
 import { packageVersion } from './machine.ts'
 
 /** Beyond its -d, how long connecting and exiting may take before autocannon is killed. */
@@ -18,12 +18,15 @@ export interface AutocannonOptions {
 }
 
 export interface AutocannonFigures {
+  /** autocannon's requests.average: the mean of its per-second request counts. */
   requestsPerSec: number
+  /** Latencies as autocannon reports them, in ms. */
   p50Ms: number
   p97_5Ms: number
   p99Ms: number
   requests: number
   non2xx: number
+  /** Connection errors and timeouts, as autocannon counts them. */
   errors: number
   timeouts: number
 }
@@ -50,7 +53,7 @@ function autocannonBin(): string {
 export async function runAutocannon(options: AutocannonOptions): Promise<AutocannonFigures> {
   const headers = Object.entries(options.headers).flatMap(([name, value]) => ['--headers', `${name}=${value}`])
   const args = [autocannonBin(), '--json', '--no-progress', '--connections', String(options.connections), '--duration', String(options.seconds), ...headers, options.url]
-  const { code, stdout, stderr } = await runNode(args, options.seconds * 1_000 + EXIT_GRACE_MS)
+  const { code, stdout, stderr } = await runBounded(process.execPath, args, process.env, options.seconds * 1_000 + EXIT_GRACE_MS)
   if (code !== 0) throw new Error(`autocannon exited with ${String(code)}: ${stderr.trim().split('\n').slice(-3).join(' ')}`)
   // --json prints one JSON line; anything else on stdout would be a warning.
   const line = stdout
@@ -70,28 +73,4 @@ export async function runAutocannon(options: AutocannonOptions): Promise<Autocan
     errors: result.errors,
     timeouts: result.timeouts,
   }
-}
-
-function runNode(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    // If the benchmark exits mid-run (Ctrl-C), autocannon must not keep loading the service.
-    const killOnExit = (): void => void child.kill('SIGKILL')
-    process.once('exit', killOnExit)
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    child.once('error', (err) => {
-      clearTimeout(timer)
-      process.off('exit', killOnExit)
-      reject(err)
-    })
-    child.once('close', (code) => {
-      clearTimeout(timer)
-      process.off('exit', killOnExit)
-      resolve({ code, stdout, stderr })
-    })
-  })
 }

@@ -7,12 +7,13 @@
  * refreshes lazily, once per pass over its clients, so most SELECT 1 transactions are logged
  * as taking 0 µs. Its mean (clients / tps) is reported instead.
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { runBounded } from './child-process.ts'
 import type { RunSample } from './results.ts'
 import { LatencyHistogram } from './stats.ts'
 
@@ -88,7 +89,7 @@ export class Pgbench {
 
     const cpuBefore = reapedChildrenCpuSeconds()
     const began = performance.now()
-    const { code, stdout, stderr } = await runProcess(PGBENCH, args, env, options.seconds * 1_000 + OVERRUN_MS)
+    const { code, stdout, stderr } = await runBounded(PGBENCH, args, env, options.seconds * 1_000 + OVERRUN_MS)
     const wallSeconds = (performance.now() - began) / 1_000
     const cpuAfter = reapedChildrenCpuSeconds()
 
@@ -117,30 +118,6 @@ export class Pgbench {
       },
     }
   }
-}
-
-function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    // If the benchmark exits mid-run (Ctrl-C), pgbench must not keep loading the server.
-    const killOnExit = (): void => void child.kill('SIGKILL')
-    process.once('exit', killOnExit)
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    child.once('error', (err) => {
-      clearTimeout(timer)
-      process.off('exit', killOnExit)
-      reject(err)
-    })
-    child.once('close', (code) => {
-      clearTimeout(timer)
-      process.off('exit', killOnExit)
-      resolve({ code, stdout, stderr })
-    })
-  })
 }
 
 let clockTicksPerSecond: number | undefined

@@ -2,6 +2,7 @@
  * The shape of a benchmark run's results: what is printed, what is written to
  * `bench/results/*.json`, and what the markdown summary and the targets are computed from.
  */
+import type { AutocannonFigures } from './autocannon.ts'
 import type { MachineDescription } from './machine.ts'
 import type { BenchSettings } from './settings.ts'
 
@@ -95,18 +96,7 @@ export interface FairnessResult {
 }
 
 /** One autocannon run against the classroom service, with the service's pool sampled alongside. */
-export interface EndToEndRun {
-  /** autocannon's requests.average: the mean of its per-second request counts. */
-  requestsPerSec: number
-  /** Latencies as autocannon reports them, in ms. */
-  p50Ms: number
-  p97_5Ms: number
-  p99Ms: number
-  requests: number
-  non2xx: number
-  /** Connection errors and timeouts, as autocannon counts them. */
-  errors: number
-  timeouts: number
+export interface EndToEndRun extends AutocannonFigures {
   /** From db.stats() sampled during the run. */
   peakInUse: number
   peakWaiting: number
