@@ -28,7 +28,7 @@ export interface PoolOptions {
 
 /** Options for the transaction retry loop. */
 export interface RetryOptions {
-  /** Re-runs after the first attempt on serialization failure or deadlock. (Default: 3) */
+  /** Re-runs after the first attempt on serialization failure, deadlock, or a cached statement its tables outgrew. (Default: 3) */
   max?: number
   /** First backoff; doubles each retry, with full jitter. (Default: 10) */
   baseDelayMs?: number
@@ -51,6 +51,13 @@ export interface DatabaseOptions {
   applicationName?: string
   /** Server-side `statement_timeout` for every connection; 0 leaves the server's. (Default: 0) */
   statementTimeoutMs?: number
+  /**
+   * Parameterised statements each connection prepares once and then reuses, so the server parses
+   * and plans them once. 0 sends every statement unnamed, as node-postgres does: needed behind a
+   * pooler that cannot carry prepared statements (PgBouncer in transaction mode before 1.21).
+   * (Default: 100)
+   */
+  statementCacheSize?: number
   /** Server-side `lock_timeout`; 0 leaves the server's. (Default: 0) */
   lockTimeoutMs?: number
   /** Server-side `idle_in_transaction_session_timeout`; 0 leaves the server's. (Default: 0) */
@@ -77,6 +84,7 @@ export interface ResolvedOptions {
   }
   applicationName: string
   statementTimeoutMs: number
+  statementCacheSize: number
   lockTimeoutMs: number
   idleInTransactionTimeoutMs: number
   cancelGraceMs: number
@@ -111,6 +119,7 @@ const TOP_LEVEL: Record<keyof DatabaseOptions, Kind> = {
   ssl: 'ssl',
   applicationName: 'string',
   statementTimeoutMs: 'ms',
+  statementCacheSize: 'count',
   lockTimeoutMs: 'ms',
   idleInTransactionTimeoutMs: 'ms',
   cancelGraceMs: 'ms',
@@ -331,6 +340,7 @@ export function resolveOptions(input: unknown, env: NodeJS.ProcessEnv = process.
     },
     applicationName: (options.applicationName as string | undefined) ?? 'pgsteward',
     statementTimeoutMs: (options.statementTimeoutMs as number | undefined) ?? 0,
+    statementCacheSize: (options.statementCacheSize as number | undefined) ?? 100,
     lockTimeoutMs: (options.lockTimeoutMs as number | undefined) ?? 0,
     idleInTransactionTimeoutMs: (options.idleInTransactionTimeoutMs as number | undefined) ?? 0,
     cancelGraceMs: (options.cancelGraceMs as number | undefined) ?? 1_000,

@@ -13,6 +13,7 @@ import { checkHealth, type HealthReport } from './health.ts'
 import { Lease } from './lease.ts'
 import { StewardPgPool } from './pg-pool-facade.ts'
 import { Pool, type DatabaseEvents, type PoolStats } from './pool.ts'
+import type { DriverResult, PooledConnection } from './pooled-connection.ts'
 import { toQueryResult, type QueryResult } from './query-result.ts'
 import { QueryableBase } from './queryable-base.ts'
 import { Scope, type ScopeHost, type Session, type SessionOptions, type Transaction, type TransactionOptions } from './scope.ts'
@@ -77,17 +78,34 @@ export class Database extends QueryableBase implements ScopeHost {
     return { ...this.#options, connection }
   }
 
-  async execute<R>({ text, values }: CompiledQuery): Promise<QueryResult<R>> {
+  execute<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     const scope = this.als.getStore()
-    if (scope !== undefined) return scope.execute<R>({ text, values })
-    const conn = this.pool.acquireNow() ?? (await this.pool.acquire())
-    try {
-      return toQueryResult<R>(await conn.query({ text, values }))
-    } catch (err) {
-      throw mapDriverError(err, text)
-    } finally {
-      this.pool.release(conn)
-    }
+    if (scope !== undefined) return scope.execute<R>(query)
+    const conn = this.pool.acquireNow()
+    const outcome = conn === undefined ? this.pool.acquire().then((waited) => this.#executeOn<R>(waited, query)) : this.#executeOn<R>(conn, query)
+    // Mapped in a reaction the caller awaits, so V8's async stack trace puts the caller's frames on the error.
+    return outcome.catch((err: unknown) => {
+      throw mapDriverError(err, query.text)
+    })
+  }
+
+  /** One statement on a borrowed connection, given back before the outcome is reported. */
+  #executeOn<R>(conn: PooledConnection, { text, values }: CompiledQuery): Promise<QueryResult<R>> {
+    return new Promise<QueryResult<R>>((resolve, reject) => {
+      conn.send({ text, values }, (err, result) => {
+        if (err === undefined) {
+          this.pool.release(conn)
+          resolve(toQueryResult<R>(result as DriverResult))
+          return
+        }
+        // An error arrives before the server's ReadyForQuery: give the connection back once that
+        // came, so a connection still finishing the statement is not mistaken for a busy one.
+        void conn.whenQuiet(this.#options.cancelGraceMs).then(() => {
+          this.pool.release(conn)
+          reject(err)
+        })
+      })
+    })
   }
 
   /**

@@ -7,6 +7,7 @@
  */
 
 import { fileURLToPath } from 'node:url'
+import { isStatementCacheFailure } from './statement-cache.ts'
 
 /** Fields PostgreSQL reports with an error, where it reports them. */
 export interface ServerErrorFields {
@@ -415,9 +416,9 @@ export function isConnectionFatal(sqlState: string | undefined): boolean {
   return sqlState !== undefined && (sqlState.startsWith('08') || sqlState === '57P01' || sqlState === '57P02' || sqlState === '57P03')
 }
 
-/** SQLSTATEs for which re-running the whole transaction is the documented remedy. */
+/** Errors for which re-running the whole transaction is the remedy: serialization failure, deadlock, a stale cached statement. */
 export function isRetryableTransactionError(err: unknown): boolean {
-  return err instanceof SerializationFailureError || err instanceof DeadlockDetectedError
+  return err instanceof SerializationFailureError || err instanceof DeadlockDetectedError || isStatementCacheFailure(err)
 }
 
 interface DriverErrorShape {

@@ -32,6 +32,12 @@ export class Lease {
   /** COMMIT succeeded: an abort arriving now changes nothing. */
   committed = false
   readonly #deferred: (() => Promise<void>)[] = []
+  /**
+   * The BEGIN of a transaction whose first statement has not been queued yet. The first statement
+   * takes it and sends it in its own round trip; a transaction that never ran a statement has
+   * nothing on the server to commit or roll back.
+   */
+  #unsentBegin: string | undefined
 
   constructor(pool: Pool, conn: PooledConnection, kind: string, openedAt: CallSite) {
     this.#pool = pool
@@ -63,51 +69,87 @@ export class Lease {
    */
   run(config: pg.QueryConfig): Promise<DriverResult> {
     this.#pending++
+    // Taken when queued, not when sent: from here on the transaction exists as far as COMMIT is concerned.
+    const begin = this.#unsentBegin
+    this.#unsentBegin = undefined
     let next: Promise<DriverResult>
     if (this.#pending === 1) {
-      next = this.#execute(config)
+      next = this.#execute(config, begin)
     } else {
       // Only a queued statement pays for a closure: the direct path above allocates none.
-      const execute = (): Promise<DriverResult> => this.#execute(config)
+      const execute = (): Promise<DriverResult> => this.#execute(config, begin)
       next = this.#tail.then(execute, execute)
     }
     this.#tail = next
     return next
   }
 
-  #execute(config: pg.QueryConfig): Promise<DriverResult> {
+  #execute(config: pg.QueryConfig, begin: string | undefined): Promise<DriverResult> {
     const refusal = this.#refusal()
     if (refusal) {
       this.#settled()
       return Promise.reject(refusal)
     }
-    return this.conn.query(config, this.#settled)
+    return this.conn.query(config, this.#settled, begin)
+  }
+
+  /** Open a transaction with `begin` when the next statement is queued, in that statement's round trip. */
+  beginWithNextStatement(begin: string): void {
+    this.#unsentBegin = begin
+  }
+
+  /**
+   * Forget a BEGIN no statement has taken. True if there was one: the transaction never reached
+   * the server, so there is nothing to commit or roll back.
+   */
+  dropUnsentBegin(): boolean {
+    const unsent = this.#unsentBegin !== undefined
+    this.#unsentBegin = undefined
+    return unsent
   }
 
   /** Queue a node-postgres submittable (cursor, stream); the next statement waits until it ends. */
   submit<T extends pg.Submittable>(submittable: T, text: string): T {
+    const begin = this.#unsentBegin
+    this.#unsentBegin = undefined
     const execute = (): Promise<void> => {
+      if (begin === undefined) return this.#submitNow(submittable, text)
       const refusal = this.#refusal()
       if (refusal) {
         this.#settled()
         return Promise.reject(refusal)
       }
-      return new Promise<void>((resolve) => {
-        const emitter = submittable as unknown as NodeJS.EventEmitter
-        const done = (): void => {
-          this.#settled()
-          resolve()
-        }
-        emitter.once('end', done)
-        emitter.once('error', done)
-        this.conn.submit(submittable, text)
-      })
+      // A cursor or stream cannot carry BEGIN: it goes first, alone, and the submittable only after it succeeded.
+      return this.conn.query({ text: begin }).then(() => this.#submitNow(submittable, text), this.#settleAndThrow)
     }
     this.#pending++
     const next = this.#pending === 1 ? execute() : this.#tail.then(execute, execute)
     this.#tail = next
     next.catch((err: unknown) => deliverError(submittable, err))
     return submittable
+  }
+
+  readonly #settleAndThrow = (err: unknown): never => {
+    this.#settled()
+    throw err
+  }
+
+  #submitNow(submittable: pg.Submittable, text: string): Promise<void> {
+    const refusal = this.#refusal()
+    if (refusal) {
+      this.#settled()
+      return Promise.reject(refusal)
+    }
+    return new Promise<void>((resolve) => {
+      const emitter = submittable as unknown as NodeJS.EventEmitter
+      const done = (): void => {
+        this.#settled()
+        resolve()
+      }
+      emitter.once('end', done)
+      emitter.once('error', done)
+      this.conn.submit(submittable, text)
+    })
   }
 
   /**

@@ -21,6 +21,7 @@ import {
 import { LatencyHistogram } from './latency-histogram.ts'
 import { PooledConnection } from './pooled-connection.ts'
 import { checkServerCapacity } from './server-capacity.ts'
+import { StatementNames } from './statement-cache.ts'
 import { WaitQueue } from './wait-queue.ts'
 
 /** Why a connection was closed, as counted in `stats().destroyed`. */
@@ -100,6 +101,8 @@ function isPermanentConnectFailure(err: unknown): string | undefined {
 export class Pool extends EventEmitter<DatabaseEvents> {
   readonly #options: ResolvedOptions
   readonly #clientConfig: pg.ClientConfig
+  /** The statement cache's names, shared by every connection; undefined when it is off. */
+  readonly #statementNames: StatementNames | undefined
   readonly #all = new Set<PooledConnection>()
   /** Stack: the most recently returned connection is lent first. */
   readonly #idle: PooledConnection[] = []
@@ -136,6 +139,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     super()
     this.#options = options
     this.#clientConfig = clientConfig
+    this.#statementNames = options.statementCacheSize > 0 ? new StatementNames(options.statementCacheSize) : undefined
     if (options.pool.min > 0) queueMicrotask(() => this.#fill())
   }
 
@@ -416,7 +420,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   }
 
   #open(): void {
-    const conn = new PooledConnection(this.#nextId++, this.#clientConfig, (c) => this.#onBroken(c))
+    const conn = new PooledConnection(this.#nextId++, this.#clientConfig, (c) => this.#onBroken(c), this.#statementNames)
     this.#all.add(conn)
     this.#connecting++
     this.#startHousekeeping()

@@ -5,9 +5,11 @@
  */
 import pg from 'pg'
 import type { CallSite } from './call-site.ts'
+import { BeginWithStatement, canCarryBegin } from './begin-with-statement.ts'
 import { sendCancelRequest } from './cancel-request.ts'
 import { isConnectionFatal } from './errors.ts'
 import { changesSession } from './session-changes.ts'
+import { cachedStatementFailure, markStatementCacheFailure, type StatementNames } from './statement-cache.ts'
 
 /** ReadyForQuery status: idle, in a transaction block, in a failed transaction block. */
 export type TransactionStatus = 'I' | 'T' | 'E'
@@ -56,9 +58,14 @@ export class PooledConnection {
   leaked = false
   readonly #onBroken: (conn: PooledConnection) => void
   #drained: (() => void)[] = []
+  /** Names for cached statements; undefined when the statement cache is off. */
+  readonly #statementNames: StatementNames | undefined
+  /** Statements this connection prepared under a cache name (bounded by the cache's per-connection size). */
+  #prepared = 0
 
-  constructor(id: number, config: pg.ClientConfig, onBroken: (conn: PooledConnection) => void) {
+  constructor(id: number, config: pg.ClientConfig, onBroken: (conn: PooledConnection) => void, statementNames?: StatementNames) {
     this.id = id
+    this.#statementNames = statementNames
     this.client = new pg.Client(config)
     this.#onBroken = onBroken
     const connection = internals(this.client).connection
@@ -90,28 +97,102 @@ export class PooledConnection {
 
   /**
    * Run one statement, keeping count of what is in flight and what the statement changed.
-   * `onSettled` runs when it settles, before the promise does.
+   * `onSettled` runs when it settles, before the promise does. With `begin`, the statement opens
+   * a transaction: BEGIN goes in the same round trip where the statement allows it, else first.
    */
-  query(config: pg.QueryConfig, onSettled?: () => void): Promise<DriverResult> {
-    this.inFlight++
-    // Callback style: one promise per statement instead of node-postgres's plus ours.
+  query(config: pg.QueryConfig, onSettled?: () => void, begin?: string): Promise<DriverResult> {
+    // Callback style underneath: one promise per statement instead of node-postgres's plus ours.
     return new Promise<DriverResult>((resolve, reject) => {
-      this.client.query(config, (err: Error | undefined, result: DriverResult) => {
-        this.#settled()
-        onSettled?.()
-        if (err) {
-          this.noteError(err)
-          reject(err)
-          return
-        }
-        if (Array.isArray(result)) {
-          for (const r of result) if (changesSession(r.command, config.text)) this.sessionChanged = true
-        } else if (changesSession(result.command, config.text)) {
-          this.sessionChanged = true
-        }
-        resolve(result)
-      })
+      this.send(
+        config,
+        (err, result) => {
+          if (err) reject(err)
+          else resolve(result as DriverResult)
+        },
+        onSettled,
+        begin,
+      )
     })
+  }
+
+  /** `query` without a promise: `done` gets the outcome, after `onSettled` ran. */
+  send(config: pg.QueryConfig, done: (err: Error | undefined, result: DriverResult | undefined) => void, onSettled?: () => void, begin?: string): void {
+    this.inFlight++
+    const carriesBegin = begin !== undefined && canCarryBegin(config)
+    // A cached statement refused at Bind outside a transaction has not run: it may be sent again.
+    const resendable = begin === undefined && this.transactionStatus === 'I'
+    let sent = this.#named(config)
+    let resent = false
+    const settle = (err: Error | undefined, result: DriverResult): void => {
+      if (err && sent !== config && this.#cachedStatementFailed(sent, err) && resendable && !resent) {
+        resent = true
+        sent = this.#named(config)
+        this.client.query(sent, settle)
+        return
+      }
+      this.#settled()
+      onSettled?.()
+      if (err) {
+        this.noteError(err)
+        done(err, undefined)
+        return
+      }
+      if (Array.isArray(result)) {
+        for (const r of result) if (changesSession(r.command, config.text)) this.sessionChanged = true
+      } else if (changesSession(result.command, config.text)) {
+        this.sessionChanged = true
+      }
+      done(undefined, result)
+    }
+    if (begin === undefined) {
+      this.client.query(sent, settle)
+    } else if (carriesBegin) {
+      this.client.query(new BeginWithStatement(begin, sent, settle) as unknown as pg.Submittable)
+    } else {
+      // BEGIN alone first; if it failed, the statement must not run outside a transaction.
+      this.client.query({ text: begin }, (err: Error | undefined) => {
+        if (err) settle(err, undefined as never)
+        else this.client.query(sent, settle)
+      })
+    }
+  }
+
+  /** `config` under its statement-cache name when it qualifies and this connection has room; else `config` itself. */
+  #named(config: pg.QueryConfig): pg.QueryConfig {
+    const names = this.#statementNames
+    if (names === undefined || config.name !== undefined || config.values === undefined || config.values.length === 0) return config
+    if ((config as { rows?: unknown }).rows !== undefined) return config
+    const name = names.nameFor(config.text)
+    if (this.#parsedStatements()[name] === undefined) {
+      if (this.#prepared >= names.perConnection) return config
+      this.#prepared++
+    }
+    return { ...config, name }
+  }
+
+  /** Keep the cache's records true after `sent` failed; true if the cache itself was the cause. */
+  #cachedStatementFailed(sent: pg.QueryConfig, err: unknown): boolean {
+    const name = sent.name as string
+    const parsed = this.#parsedStatements()
+    const failure = cachedStatementFailure(err)
+    if (failure === 'stale-plan') {
+      // The server keeps the stale statement under its old name until this connection closes.
+      this.#statementNames?.renew(sent.text)
+    } else if (parsed[name] === undefined) {
+      // Never prepared (its Parse failed, or what came before it in the batch did): the slot is free.
+      this.#prepared--
+    } else if (failure === 'missing') {
+      delete parsed[name]
+      this.#prepared--
+    }
+    if (failure === undefined) return false
+    markStatementCacheFailure(err as object)
+    return true
+  }
+
+  #parsedStatements(): Record<string, string> {
+    const connection = internals(this.client).connection
+    return (connection.parsedStatements ??= {})
   }
 
   /** Run a node-postgres submittable (cursor, stream) with the same bookkeeping. */
@@ -193,6 +274,7 @@ export class PooledConnection {
   forgetPreparedStatements(): void {
     const connection = internals(this.client).connection
     if (connection.parsedStatements) connection.parsedStatements = {}
+    this.#prepared = 0
   }
 
   /** Close gracefully (Terminate message), or cut the socket when `force` or already broken. */

@@ -90,7 +90,7 @@ export interface ScopeHost {
 
 type ScopeKind = 'session' | 'transaction' | 'savepoint'
 
-interface Hooks {
+export interface Hooks {
   commit: (() => unknown)[]
   rollback: ((error: unknown) => unknown)[]
 }

@@ -1,5 +1,5 @@
 /**
- * Transactions: BEGIN inside the guarded region, COMMIT whose outcome is reported truthfully
+ * Transactions: BEGIN sent with the first statement, COMMIT whose outcome is reported truthfully
  * (ambiguous when the connection died under it), rollback that destroys the connection if it
  * fails, whole-callback retries on serialization failure and deadlock, and commit/rollback hooks.
  */
@@ -13,7 +13,7 @@ import {
 } from './errors.ts'
 import type { Lease } from './lease.ts'
 import type { DriverResult } from './pooled-connection.ts'
-import { Scope, type ScopeHost, type Transaction, type TransactionOptions } from './scope.ts'
+import { Scope, type Hooks, type ScopeHost, type Transaction, type TransactionOptions } from './scope.ts'
 
 /** BEGIN with the requested characteristics; validated so a typo is an error, not a default. */
 function beginStatement(options: TransactionOptions | undefined): string {
@@ -69,12 +69,9 @@ async function attemptTransaction<T>(
   fn: (tx: Transaction) => Promise<T>,
   begin: string,
 ): Promise<T> {
-  // BEGIN runs inside the guarded region, but a failed BEGIN has nothing to roll back.
-  try {
-    await lease.run({ text: begin })
-  } catch (err) {
-    throw mapDriverError(err, begin)
-  }
+  // BEGIN goes out with the first statement (one round trip fewer). A transaction that never
+  // ran a statement never reached the server: nothing to commit or roll back.
+  lease.beginWithNextStatement(begin)
   const tx = new Scope(host, lease, 'transaction', parent, lease.openedAt)
   const hooks = tx.hooks ?? { commit: [], rollback: [] }
   let result: T
@@ -82,15 +79,26 @@ async function attemptTransaction<T>(
     result = await host.als.run(tx, () => fn(tx))
   } catch (err) {
     tx.close()
-    await rollback(lease)
+    if (!lease.dropUnsentBegin()) await rollback(lease)
     await afterTransaction(lease, parent, hooks.rollback, () => runHooks(host, 'afterRollback', hooks.rollback, err))
     throw err
   }
   tx.close()
+  if (lease.dropUnsentBegin()) {
+    if (parent === undefined) lease.committed = true
+  } else {
+    await commit(host, lease, parent, hooks)
+  }
+  if (hooks.commit.length > 0) await afterTransaction(lease, parent, hooks.commit, () => runHooks(host, 'afterCommit', hooks.commit, undefined))
+  return result
+}
+
+/** COMMIT, reporting its outcome truthfully: committed, rolled back instead, or unknown. */
+async function commit(host: ScopeHost, lease: Lease, parent: Scope | undefined, hooks: Hooks): Promise<void> {
   lease.committing = true
-  let commit: DriverResult
+  let outcome: DriverResult
   try {
-    commit = await lease.run({ text: 'COMMIT' })
+    outcome = await lease.run({ text: 'COMMIT' })
     // Past this point a top-level transaction's outcome is final; an abort can no longer change it.
     if (parent === undefined) lease.committed = true
   } catch (raw) {
@@ -108,14 +116,12 @@ async function attemptTransaction<T>(
     lease.committing = false
   }
   // COMMIT of a transaction PostgreSQL had already aborted answers ROLLBACK, not an error.
-  if (!Array.isArray(commit) && commit.command === 'ROLLBACK') {
+  if (!Array.isArray(outcome) && outcome.command === 'ROLLBACK') {
     lease.committed = false
     const failed = new FailedTransactionError('transaction')
     await afterTransaction(lease, parent, hooks.rollback, () => runHooks(host, 'afterRollback', hooks.rollback, failed))
     throw failed
   }
-  if (hooks.commit.length > 0) await afterTransaction(lease, parent, hooks.commit, () => runHooks(host, 'afterCommit', hooks.commit, undefined))
-  return result
 }
 
 /**
