@@ -36,7 +36,7 @@ const EXIT_GRACE_MS = 5_000
 const NOTES = [
   'Each peer runs in a worker thread of its own (its own V8 isolate) for the whole run, as in an application using only that library: Slonik and roarr keep module-level AsyncLocalStorage instances whose promise hook, once used, stays on for the whole process and would slow every peer measured after them.',
   'Each run opens a pool of its own and closes it after; the warm-up covers connecting.',
-  'pgsteward closes each database with db.als.disable() after db.close(): on Node 20 an AsyncLocalStorage that ran once keeps its promise hook until disabled, and db.close() does not disable it; without this each run would carry the hooks of the databases opened before it.',
+  'Each pgsteward run ends with db.close(), which also disables the database\'s AsyncLocalStorage: on Node 20 one that ran once keeps its promise hook on until disabled, and each run would otherwise carry the hooks of the databases opened before it.',
   'Rows "pgsteward, AsyncLocalStorage on" show pgsteward as an application that has used a session or transaction runs it (its AsyncLocalStorage, hence the process-wide promise hook, on); for information, not targets.',
   'Slonik keeps its defaults apart from maximumPoolSize: its connections are reset with DISCARD ALL whenever they return to the pool.',
   'postgres.js has no documented option to turn pipelining off; the "pipelining off" row uses the undocumented max_pipeline: 0 read in its source.',

@@ -46,7 +46,7 @@ const COMMON = {
   drainTimeoutMs: 30_000,
 } as const
 
-// 29 timed runs per repetition. Client and server share two cores, so single runs vary by
+// 31 timed runs per repetition. Client and server share two cores, so single runs vary by
 // ±25%: five repetitions of 4 s give steadier medians than three of 5 s, in about 12 minutes.
 // The end-to-end workload adds about 40 s: 10 s windows, as an HTTP load test needs to settle.
 const FULL: BenchSettings = {

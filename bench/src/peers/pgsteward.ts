@@ -8,9 +8,9 @@ import type { OpenPeer, PooledPeer } from './peer.ts'
 
 type PooledConnection = Awaited<ReturnType<Database['pool']['acquire']>>
 
-async function openPgsteward(url: string, poolMax: number, scopesInUse: boolean): Promise<OpenPeer> {
+async function openPgsteward(url: string, poolMax: number, scopesInUse: boolean, statementCacheSize?: number): Promise<OpenPeer> {
   // Room for ten thousand queued acquirers to be served (well under a second normally).
-  const db = createDatabase({ connectionString: url, pool: { max: poolMax, acquireTimeoutMs: 60_000 } })
+  const db = createDatabase({ connectionString: url, pool: { max: poolMax, acquireTimeoutMs: 60_000 }, statementCacheSize })
   const pool = db.pool
   if (scopesInUse) await db.session(() => Promise.resolve())
   return {
@@ -45,11 +45,9 @@ async function openPgsteward(url: string, poolMax: number, scopesInUse: boolean)
       },
     },
     async close() {
+      // close() also disables the database's AsyncLocalStorage, whose promise hook would otherwise
+      // stay on in this peer's worker and slow every run after this one.
       await db.close({ timeoutMs: 5_000 })
-      // On Node 20 an AsyncLocalStorage that has run() once keeps its promise hook installed for
-      // the whole process (here: this peer's worker) until disable(); close() does not do it.
-      // Without this, each run would pay for the hooks of every database opened before it.
-      db.als.disable()
     },
   }
 }
@@ -68,4 +66,10 @@ export const pgstewardPeer: PooledPeer = {
 export const pgstewardScopesInUsePeer: PooledPeer = {
   label: 'pgsteward, AsyncLocalStorage on',
   open: (url, poolMax) => openPgsteward(url, poolMax, true),
+}
+
+/** pgsteward with its statement cache off: every statement unnamed, as pg-pool sends them. Shown for information. */
+export const pgstewardNoStatementCachePeer: PooledPeer = {
+  label: 'pgsteward, statementCacheSize 0',
+  open: (url, poolMax) => openPgsteward(url, poolMax, false, 0),
 }

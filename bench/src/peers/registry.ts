@@ -4,7 +4,11 @@
  */
 import type { PooledPeer } from './peer.ts'
 
-export type PeerId = 'pgsteward' | 'pgsteward-scopes-in-use' | 'pg-pool' | 'postgres.js' | 'postgres.js-no-pipelining' | 'slonik'
+export type PeerId =
+  | 'pgsteward'
+  | 'pgsteward-scopes-in-use'
+  | 'pgsteward-no-statement-cache'
+  | 'pg-pool' | 'postgres.js' | 'postgres.js-no-pipelining' | 'slonik'
 
 export async function loadPeer(id: PeerId): Promise<PooledPeer> {
   switch (id) {
@@ -12,6 +16,8 @@ export async function loadPeer(id: PeerId): Promise<PooledPeer> {
       return (await import('./pgsteward.ts')).pgstewardPeer
     case 'pgsteward-scopes-in-use':
       return (await import('./pgsteward.ts')).pgstewardScopesInUsePeer
+    case 'pgsteward-no-statement-cache':
+      return (await import('./pgsteward.ts')).pgstewardNoStatementCachePeer
     case 'pg-pool':
       return (await import('./pg-pool.ts')).pgPoolPeer
     case 'postgres.js':

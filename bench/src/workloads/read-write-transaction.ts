@@ -1,6 +1,14 @@
 /** Workload 3: a short read-write transaction: BEGIN; UPDATE one random account; SELECT it; COMMIT. */
 import { vacuumAccounts } from '../accounts.ts'
-import { PGBENCH_NOTE, PGSTEWARD, pgbenchLabel, type ThroughputWorkload } from './workload.ts'
+import {
+  NO_STATEMENT_CACHE_NOTE,
+  PGBENCH_NOTE,
+  PGSTEWARD,
+  PGSTEWARD_NO_STATEMENT_CACHE,
+  STATEMENT_CACHE_NOTE,
+  pgbenchLabel,
+  type ThroughputWorkload,
+} from './workload.ts'
 
 const SCRIPT = `\\set id random(1, 10000)
 BEGIN;
@@ -18,7 +26,8 @@ export function readWriteTransactionWorkload(workers: number): ThroughputWorkloa
     workers,
     beforeEachRun: vacuumAccounts,
     entries: [
-      { kind: 'pooled', label: PGSTEWARD, peer: 'pgsteward', operation: 'updateAndReadAccount' },
+      { kind: 'pooled', label: PGSTEWARD, peer: 'pgsteward', operation: 'updateAndReadAccount', note: STATEMENT_CACHE_NOTE },
+      { kind: 'pooled', label: PGSTEWARD_NO_STATEMENT_CACHE, peer: 'pgsteward-no-statement-cache', operation: 'updateAndReadAccount', note: NO_STATEMENT_CACHE_NOTE },
       { kind: 'pooled', label: 'pg-pool', peer: 'pg-pool', operation: 'updateAndReadAccount' },
       { kind: 'pooled', label: 'postgres.js', peer: 'postgres.js', operation: 'updateAndReadAccount' },
       { kind: 'pooled', label: 'Slonik', peer: 'slonik', operation: 'updateAndReadAccount', note: 'default resetConnection: DISCARD ALL after each transaction' },

@@ -54,6 +54,14 @@ export const PGSTEWARD_SCOPES_IN_USE = 'pgsteward, AsyncLocalStorage on'
 export const ALS_ON_NOTE =
   'for information, not a target: after one db.session, as in any app using scopes; on Node 20 its AsyncLocalStorage then keeps a promise hook on for the whole process'
 
+/** pgsteward with its statement cache off, shown for information next to the default. */
+export const PGSTEWARD_NO_STATEMENT_CACHE = 'pgsteward, statementCacheSize 0'
+
+export const STATEMENT_CACHE_NOTE = 'statement cache on (its default): each parameterised statement prepared once per connection, as postgres.js does'
+
+export const NO_STATEMENT_CACHE_NOTE =
+  'for information, not a target: every statement sent unnamed, parsed and planned each time, as pg-pool sends them (the setting for PgBouncer in transaction mode before 1.21)'
+
 export function pgbenchLabel(protocol: PgbenchProtocol): string {
   return `pgbench -M ${protocol}`
 }

@@ -162,7 +162,40 @@ export class Database extends QueryableBase implements ScopeHost {
     return this.#withLease('transaction', captureCallSite(this.transaction), options, current, (lease) => runTransaction(this, lease, undefined, fn, options))
   }
 
-  async #withLease<T>(
+  #withLease<T>(
+    kind: 'session' | 'transaction',
+    openedAt: CallSite,
+    options: SessionOptions | undefined,
+    holder: Scope | undefined,
+    body: (lease: Lease) => Promise<T>,
+  ): Promise<T> {
+    // The common case, an idle connection and no signal or timeout, in promise reactions
+    // rather than an async function: with AsyncLocalStorage's hooks on, each await costs a promise more.
+    const conn = options?.signal === undefined && options?.timeoutMs === undefined ? this.pool.acquireNow(openedAt) : undefined
+    if (conn === undefined) return this.#withLeaseWaiting(kind, openedAt, options, holder, body)
+    const lease = new Lease(this.pool, conn, kind, openedAt)
+    let work: Promise<T>
+    try {
+      work = body(lease)
+    } catch (err) {
+      work = Promise.reject(err instanceof Error ? err : new Error(String(err)))
+    }
+    return work.then(
+      (value) => {
+        const deferred = this.#endLease(lease)
+        return deferred === undefined ? value : deferred.then(() => value)
+      },
+      (err: unknown) => {
+        const deferred = this.#endLease(lease)
+        if (deferred === undefined) throw err
+        return deferred.then(() => {
+          throw err
+        })
+      },
+    )
+  }
+
+  async #withLeaseWaiting<T>(
     kind: 'session' | 'transaction',
     openedAt: CallSite,
     options: SessionOptions | undefined,
@@ -171,20 +204,22 @@ export class Database extends QueryableBase implements ScopeHost {
   ): Promise<T> {
     const abort = AbortScope.from(options?.signal, options?.timeoutMs)
     try {
-      const conn =
-        (abort === undefined ? this.pool.acquireNow(openedAt) : undefined) ??
-        (await this.pool.acquire({ signal: abort?.signal, site: openedAt, holder: holder?.lease.conn }))
+      const conn = await this.pool.acquire({ signal: abort?.signal, site: openedAt, holder: holder?.lease.conn })
       const lease = new Lease(this.pool, conn, kind, openedAt)
       try {
         return abort === undefined ? await body(lease) : await guard(lease, body, abort.signal, this.#options.cancelGraceMs)
       } finally {
-        lease.release()
-        // Commit and rollback hooks, outside any scope, after the connection is back.
-        if (lease.hasDeferred) await this.als.exit(() => lease.runDeferred())
+        await this.#endLease(lease)
       }
     } finally {
       abort?.dispose()
     }
+  }
+
+  /** Give the lease's connection back, then run its commit and rollback hooks outside any scope. */
+  #endLease(lease: Lease): Promise<void> | undefined {
+    lease.release()
+    return lease.hasDeferred ? this.als.exit(() => lease.runDeferred()) : undefined
   }
 
   /**

@@ -21,18 +21,28 @@ export abstract class QueryableBase implements Queryable {
     return this.execute<R>(compiled)
   }
 
-  async one<R = Row>(statement: Statement): Promise<R> {
-    const query = toQuery(statement)
-    return exactlyOne(await this.execute<R>(query), query.text)
+  // Reactions rather than async functions: each await is a promise more, and more again with
+  // AsyncLocalStorage's hooks on. A row-count error is thrown in a reaction the caller awaits,
+  // so it keeps the caller's async stack frames.
+  one<R = Row>(statement: Statement): Promise<R> {
+    return this.#compileThen<R, R>(statement, (result, text) => exactlyOne(result, text))
   }
 
-  async maybeOne<R = Row>(statement: Statement): Promise<R | null> {
-    const query = toQuery(statement)
-    return atMostOne(await this.execute<R>(query), query.text)
+  maybeOne<R = Row>(statement: Statement): Promise<R | null> {
+    return this.#compileThen<R, R | null>(statement, (result, text) => atMostOne(result, text))
   }
 
-  async many<R = Row>(statement: Statement): Promise<R[]> {
-    const query = toQuery(statement)
-    return atLeastOne(await this.execute<R>(query), query.text)
+  many<R = Row>(statement: Statement): Promise<R[]> {
+    return this.#compileThen<R, R[]>(statement, (result, text) => atLeastOne(result, text))
+  }
+
+  #compileThen<R, T>(statement: Statement, shape: (result: QueryResult<R>, text: string) => T): Promise<T> {
+    let query: CompiledQuery
+    try {
+      query = toQuery(statement)
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)))
+    }
+    return this.execute<R>(query).then((result) => shape(result, query.text))
   }
 }

@@ -12,7 +12,6 @@ import {
   mapDriverError,
 } from './errors.ts'
 import type { Lease } from './lease.ts'
-import type { DriverResult } from './pooled-connection.ts'
 import { Scope, type Hooks, type ScopeHost, type Transaction, type TransactionOptions } from './scope.ts'
 
 /** BEGIN with the requested characteristics; validated so a typo is an error, not a default. */
@@ -62,7 +61,11 @@ export function runTransaction<T>(
   return attempt(0)
 }
 
-async function attemptTransaction<T>(
+/**
+ * One attempt. Written as promise reactions rather than an async function: with
+ * AsyncLocalStorage's hooks on (they are, inside a transaction), each await costs a promise more.
+ */
+function attemptTransaction<T>(
   host: ScopeHost,
   lease: Lease,
   parent: Scope | undefined,
@@ -74,54 +77,76 @@ async function attemptTransaction<T>(
   lease.beginWithNextStatement(begin)
   const tx = new Scope(host, lease, 'transaction', parent, lease.openedAt)
   const hooks = tx.hooks ?? { commit: [], rollback: [] }
-  let result: T
+  let body: Promise<T>
   try {
-    result = await host.als.run(tx, () => fn(tx))
+    // Promise.resolve: a callback that is not async still works as it would with await.
+    body = Promise.resolve(host.als.run(tx, () => fn(tx)))
   } catch (err) {
-    tx.close()
-    if (!lease.dropUnsentBegin()) await rollback(lease)
-    await afterTransaction(lease, parent, hooks.rollback, () => runHooks(host, 'afterRollback', hooks.rollback, err))
-    throw err
+    body = Promise.reject(err instanceof Error ? err : new Error(String(err)))
   }
-  tx.close()
-  if (lease.dropUnsentBegin()) {
-    if (parent === undefined) lease.committed = true
-  } else {
-    await commit(host, lease, parent, hooks)
-  }
-  if (hooks.commit.length > 0) await afterTransaction(lease, parent, hooks.commit, () => runHooks(host, 'afterCommit', hooks.commit, undefined))
-  return result
+  return body.then(
+    (result) => {
+      tx.close()
+      if (!lease.dropUnsentBegin()) return commit(host, lease, parent, hooks, result)
+      if (parent === undefined) lease.committed = true
+      return afterCommit(host, lease, parent, hooks, result)
+    },
+    (err: unknown) => {
+      tx.close()
+      return rollBackAfter(host, lease, parent, hooks, err)
+    },
+  )
 }
 
-/** COMMIT, reporting its outcome truthfully: committed, rolled back instead, or unknown. */
-async function commit(host: ScopeHost, lease: Lease, parent: Scope | undefined, hooks: Hooks): Promise<void> {
+/** The callback failed: roll back (unless nothing reached the server), run the rollback hooks, fail with its error. */
+async function rollBackAfter(host: ScopeHost, lease: Lease, parent: Scope | undefined, hooks: Hooks, err: unknown): Promise<never> {
+  if (!lease.dropUnsentBegin()) await rollback(lease)
+  await afterTransaction(lease, parent, hooks.rollback, () => runHooks(host, 'afterRollback', hooks.rollback, err))
+  throw err
+}
+
+/** COMMIT, reporting its outcome truthfully: committed (then `result`), rolled back instead, or unknown. */
+function commit<T>(host: ScopeHost, lease: Lease, parent: Scope | undefined, hooks: Hooks, result: T): Promise<T> {
   lease.committing = true
-  let outcome: DriverResult
-  try {
-    outcome = await lease.run({ text: 'COMMIT' })
-    // Past this point a top-level transaction's outcome is final; an abort can no longer change it.
-    if (parent === undefined) lease.committed = true
-  } catch (raw) {
-    const err = mapDriverError(raw, 'COMMIT')
-    const sqlState = (err as { sqlState?: string }).sqlState
-    // The server never answered: the commit may have happened. Say so; never retry it.
-    if (lease.conn.broken || isConnectionFatal(sqlState)) throw new AmbiguousCommitError(err)
-    if (!lease.abortError) {
-      // The server answered with an error, so nothing was committed; the connection is not trusted again.
-      lease.conn.markBroken(err)
-      await afterTransaction(lease, parent, hooks.rollback, () => runHooks(host, 'afterRollback', hooks.rollback, err))
-    }
-    throw err
-  } finally {
-    lease.committing = false
+  return lease.run({ text: 'COMMIT' }).then(
+    (outcome) => {
+      lease.committing = false
+      // COMMIT of a transaction PostgreSQL had already aborted answers ROLLBACK, not an error.
+      if (!Array.isArray(outcome) && outcome.command === 'ROLLBACK') return rolledBackAtCommit(host, lease, parent, hooks)
+      // Past this point a top-level transaction's outcome is final; an abort can no longer change it.
+      if (parent === undefined) lease.committed = true
+      return afterCommit(host, lease, parent, hooks, result)
+    },
+    (raw: unknown) => {
+      lease.committing = false
+      return commitFailed(host, lease, parent, hooks, raw)
+    },
+  )
+}
+
+function afterCommit<T>(host: ScopeHost, lease: Lease, parent: Scope | undefined, hooks: Hooks, result: T): T | Promise<T> {
+  if (hooks.commit.length === 0) return result
+  const ran = afterTransaction(lease, parent, hooks.commit, () => runHooks(host, 'afterCommit', hooks.commit, undefined))
+  return ran === undefined ? result : ran.then(() => result)
+}
+
+async function rolledBackAtCommit(host: ScopeHost, lease: Lease, parent: Scope | undefined, hooks: Hooks): Promise<never> {
+  const failed = new FailedTransactionError('transaction')
+  await afterTransaction(lease, parent, hooks.rollback, () => runHooks(host, 'afterRollback', hooks.rollback, failed))
+  throw failed
+}
+
+async function commitFailed(host: ScopeHost, lease: Lease, parent: Scope | undefined, hooks: Hooks, raw: unknown): Promise<never> {
+  const err = mapDriverError(raw, 'COMMIT')
+  const sqlState = (err as { sqlState?: string }).sqlState
+  // The server never answered: the commit may have happened. Say so; never retry it.
+  if (lease.conn.broken || isConnectionFatal(sqlState)) throw new AmbiguousCommitError(err)
+  if (!lease.abortError) {
+    // The server answered with an error, so nothing was committed; the connection is not trusted again.
+    lease.conn.markBroken(err)
+    await afterTransaction(lease, parent, hooks.rollback, () => runHooks(host, 'afterRollback', hooks.rollback, err))
   }
-  // COMMIT of a transaction PostgreSQL had already aborted answers ROLLBACK, not an error.
-  if (!Array.isArray(outcome) && outcome.command === 'ROLLBACK') {
-    lease.committed = false
-    const failed = new FailedTransactionError('transaction')
-    await afterTransaction(lease, parent, hooks.rollback, () => runHooks(host, 'afterRollback', hooks.rollback, failed))
-    throw failed
-  }
+  throw err
 }
 
 /**
