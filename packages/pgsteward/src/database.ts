@@ -81,8 +81,12 @@ export class Database extends QueryableBase implements ScopeHost {
   execute<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     const scope = this.als.getStore()
     if (scope !== undefined) return scope.execute<R>(query)
-    const conn = this.pool.acquireNow()
-    const outcome = conn === undefined ? this.pool.acquire().then((waited) => this.#executeOn<R>(waited, query)) : this.#executeOn<R>(conn, query)
+    // One promise for borrowing, running and giving back: callbacks underneath.
+    const outcome = new Promise<QueryResult<R>>((resolve, reject) => {
+      const conn = this.pool.acquireNow()
+      if (conn !== undefined) this.#sendOn(conn, query, resolve, reject)
+      else this.pool.acquireWith(undefined, (waited) => this.#sendOn(waited, query, resolve, reject), reject)
+    })
     // Mapped in a reaction the caller awaits, so V8's async stack trace puts the caller's frames on the error.
     return outcome.catch((err: unknown) => {
       throw mapDriverError(err, query.text)
@@ -90,20 +94,18 @@ export class Database extends QueryableBase implements ScopeHost {
   }
 
   /** One statement on a borrowed connection, given back before the outcome is reported. */
-  #executeOn<R>(conn: PooledConnection, { text, values }: CompiledQuery): Promise<QueryResult<R>> {
-    return new Promise<QueryResult<R>>((resolve, reject) => {
-      conn.send({ text, values }, (err, result) => {
-        if (err === undefined) {
-          this.pool.release(conn)
-          resolve(toQueryResult<R>(result as DriverResult))
-          return
-        }
-        // An error arrives before the server's ReadyForQuery: give the connection back once that
-        // came, so a connection still finishing the statement is not mistaken for a busy one.
-        void conn.whenQuiet(this.#options.cancelGraceMs).then(() => {
-          this.pool.release(conn)
-          reject(err)
-        })
+  #sendOn<R>(conn: PooledConnection, { text, values }: CompiledQuery, resolve: (result: QueryResult<R>) => void, reject: (err: unknown) => void): void {
+    conn.send({ text, values }, (err, result) => {
+      if (err === undefined) {
+        this.pool.release(conn)
+        resolve(toQueryResult<R>(result as DriverResult))
+        return
+      }
+      // An error arrives before the server's ReadyForQuery: give the connection back once that
+      // came, so a connection still finishing the statement is not mistaken for a busy one.
+      void conn.whenQuiet(this.#options.cancelGraceMs).then(() => {
+        this.pool.release(conn)
+        reject(err)
       })
     })
   }

@@ -171,25 +171,39 @@ export class Pool extends EventEmitter<DatabaseEvents> {
 
   /** Borrow a connection. Resolves with a clean connection, or rejects with a typed error. */
   acquire(opts?: AcquireOptions): Promise<PooledConnection> {
-    if (this.#closing) return Promise.reject(new PoolClosedError())
-    if (this.#fatal) return Promise.reject(this.#fatal)
-    if (opts?.signal?.aborted) return Promise.reject(abortErrorFrom(opts.signal.reason))
-    // Captured here, synchronously, so the stack still shows the caller.
+    // With leak detection on, the acquirer's stack starts at its call of acquire, not inside the promise.
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
     const site = opts?.site ?? (this.#options.pool.leakDetectionMs > 0 ? captureCallSite(Pool.prototype.acquire) : undefined)
+    const withSite = site === undefined ? opts : { ...opts, site }
+    return new Promise<PooledConnection>((resolve, reject) => this.acquireWith(withSite, resolve, reject))
+  }
+
+  /**
+   * `acquire` with callbacks instead of a promise: for callers that make a promise of their own
+   * (a one-shot query), one promise fewer. Exactly one of `resolve` and `reject` is called, maybe
+   * before this returns.
+   */
+  acquireWith(opts: AcquireOptions | undefined, resolve: (conn: PooledConnection) => void, reject: (err: unknown) => void): void {
+    if (this.#closing) return reject(new PoolClosedError())
+    if (this.#fatal) return reject(this.#fatal)
+    if (opts?.signal?.aborted) return reject(abortErrorFrom(opts.signal.reason))
+    // Captured here, synchronously, so the stack still shows the caller.
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
+    const site = opts?.site ?? (this.#options.pool.leakDetectionMs > 0 ? captureCallSite(Pool.prototype.acquireWith) : undefined)
     if (this.#waiters.size === 0) {
       const conn = this.#takeIdle()
       if (conn !== undefined) {
         this.#lend(conn, 0, site)
         if (performance.now() - conn.idleSince > this.#options.pool.validateAfterIdleMs) {
-          return this.#validate(conn, { ...opts, site }, performance.now())
+          this.#validate(conn, { ...opts, site }, performance.now()).then(resolve, reject)
+          return
         }
-        return Promise.resolve(conn)
+        return resolve(conn)
       }
     }
     const holder = opts?.holder
     if (holder !== undefined && this.#idle.length === 0 && this.#all.size >= this.#options.pool.max) {
-      return Promise.reject(
+      return reject(
         new PoolDeadlockError(this.snapshot(), {
           connectionId: holder.id,
           heldMs: Math.round(performance.now() - holder.lentAt),
@@ -197,7 +211,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
         }),
       )
     }
-    return this.#enqueue(opts, site, performance.now())
+    this.#enqueue(opts, site, performance.now(), resolve, reject)
   }
 
   /** Pop the most recent idle connection that is not past its lifetime. */
@@ -226,36 +240,40 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     }
   }
 
-  #enqueue(opts: AcquireOptions | undefined, site: CallSite | undefined, startedAt: number): Promise<PooledConnection> {
-    return new Promise<PooledConnection>((resolve, reject) => {
-      const waiter: Waiter = {
-        settled: false,
-        enqueuedAt: startedAt,
-        site,
-        resolve,
-        reject,
-        deadline: 0,
-        sharedDeadline: false,
-        timer: undefined,
-        signal: opts?.signal,
-        onAbort: undefined,
-      }
-      const timeoutMs = opts?.timeoutMs ?? this.#options.pool.acquireTimeoutMs
-      waiter.deadline = startedAt + timeoutMs
-      if (timeoutMs === this.#options.pool.acquireTimeoutMs) {
-        waiter.sharedDeadline = true
-        this.#armDeadlines(timeoutMs)
-      } else {
-        waiter.timer = setTimeout(() => this.#timeOut(waiter), timeoutMs)
-      }
-      if (waiter.signal) {
-        const signal = waiter.signal
-        waiter.onAbort = () => this.#giveUp(waiter, abortErrorFrom(signal.reason))
-        signal.addEventListener('abort', waiter.onAbort, { once: true })
-      }
-      this.#waiters.push(waiter)
-      this.#fill()
-    })
+  #enqueue(
+    opts: AcquireOptions | undefined,
+    site: CallSite | undefined,
+    startedAt: number,
+    resolve: (conn: PooledConnection) => void,
+    reject: (err: unknown) => void,
+  ): void {
+    const waiter: Waiter = {
+      settled: false,
+      enqueuedAt: startedAt,
+      site,
+      resolve,
+      reject,
+      deadline: 0,
+      sharedDeadline: false,
+      timer: undefined,
+      signal: opts?.signal,
+      onAbort: undefined,
+    }
+    const timeoutMs = opts?.timeoutMs ?? this.#options.pool.acquireTimeoutMs
+    waiter.deadline = startedAt + timeoutMs
+    if (timeoutMs === this.#options.pool.acquireTimeoutMs) {
+      waiter.sharedDeadline = true
+      this.#armDeadlines(timeoutMs)
+    } else {
+      waiter.timer = setTimeout(() => this.#timeOut(waiter), timeoutMs)
+    }
+    if (waiter.signal) {
+      const signal = waiter.signal
+      waiter.onAbort = () => this.#giveUp(waiter, abortErrorFrom(signal.reason))
+      signal.addEventListener('abort', waiter.onAbort, { once: true })
+    }
+    this.#waiters.push(waiter)
+    this.#fill()
   }
 
   /**
