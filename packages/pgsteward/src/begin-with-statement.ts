@@ -67,6 +67,8 @@ export class BeginWithStatement extends DriverQuery {
       connection.parse({ text: this.#begin })
       connection.bind({})
       connection.execute({})
+      // Query.submit's own refusals (no text, a name reused for another text, values not an
+      // array) cannot happen here: canCarryBegin and the statement cache's unique names rule them out.
       return super.submit(connection)
     } finally {
       connection.stream.uncork?.()
