@@ -34,6 +34,18 @@ interface ClientInternals {
   }
 }
 
+export type StatementCallback = (err: Error | undefined, result: DriverResult | undefined) => void
+
+/** One statement on its way: what was asked, what was sent (maybe under a cache name), who hears the outcome. */
+interface StatementCall {
+  readonly config: pg.QueryConfig
+  sent: pg.QueryConfig
+  readonly done: StatementCallback
+  readonly onSettled: (() => void) | undefined
+  /** Whether a refused cached statement may still be sent again (once, outside a transaction). */
+  resendable: boolean
+}
+
 const internals = (client: pg.Client): ClientInternals => client as unknown as ClientInternals
 
 export class PooledConnection {
@@ -116,45 +128,54 @@ export class PooledConnection {
   }
 
   /** `query` without a promise: `done` gets the outcome, after `onSettled` ran. */
-  send(config: pg.QueryConfig, done: (err: Error | undefined, result: DriverResult | undefined) => void, onSettled?: () => void, begin?: string): void {
+  send(config: pg.QueryConfig, done: StatementCallback, onSettled?: () => void, begin?: string): void {
     this.inFlight++
-    const carriesBegin = begin !== undefined && canCarryBegin(config)
-    // A cached statement refused at Bind outside a transaction has not run: it may be sent again.
-    const resendable = begin === undefined && this.transactionStatus === 'I'
-    let sent = this.#named(config)
-    let resent = false
-    const settle = (err: Error | undefined, result: DriverResult): void => {
-      if (err && sent !== config && this.#cachedStatementFailed(sent, err) && resendable && !resent) {
-        resent = true
-        sent = this.#named(config)
-        this.client.query(sent, settle)
-        return
-      }
-      this.#settled()
-      onSettled?.()
-      if (err) {
-        this.noteError(err)
-        done(err, undefined)
-        return
-      }
-      if (Array.isArray(result)) {
-        for (const r of result) if (changesSession(r.command, config.text)) this.sessionChanged = true
-      } else if (changesSession(result.command, config.text)) {
-        this.sessionChanged = true
-      }
-      done(undefined, result)
+    const call: StatementCall = {
+      config,
+      sent: this.#named(config),
+      done,
+      onSettled,
+      // A cached statement refused at Bind outside a transaction has not run: it may be sent again.
+      resendable: begin === undefined && this.transactionStatus === 'I',
     }
+    // Callbacks are inline arrows, not named constants: under tsx (esbuild's keepNames) a named
+    // closure costs a defineProperty each time it is made, and this runs for every statement.
     if (begin === undefined) {
-      this.client.query(sent, settle)
-    } else if (carriesBegin) {
-      this.client.query(new BeginWithStatement(begin, sent, settle) as unknown as pg.Submittable)
+      this.client.query(call.sent, (err: Error | undefined, result: DriverResult) => this.#settle(call, err, result))
+    } else if (canCarryBegin(config)) {
+      const statement = new BeginWithStatement(begin, call.sent, (err, result) => this.#settle(call, err, result))
+      this.client.query(statement as unknown as pg.Submittable)
     } else {
       // BEGIN alone first; if it failed, the statement must not run outside a transaction.
       this.client.query({ text: begin }, (err: Error | undefined) => {
-        if (err) settle(err, undefined as never)
-        else this.client.query(sent, settle)
+        if (err) this.#settle(call, err, undefined)
+        else this.client.query(call.sent, (err2: Error | undefined, result: DriverResult) => this.#settle(call, err2, result))
       })
     }
+  }
+
+  #settle(call: StatementCall, err: Error | undefined, result: DriverResult | undefined): void {
+    const { config } = call
+    if (err && call.sent !== config && this.#cachedStatementFailed(call.sent, err) && call.resendable) {
+      call.resendable = false
+      call.sent = this.#named(config)
+      this.client.query(call.sent, (err2: Error | undefined, result2: DriverResult) => this.#settle(call, err2, result2))
+      return
+    }
+    this.#settled()
+    call.onSettled?.()
+    if (err || result === undefined) {
+      const failure = err ?? new Error('pgsteward: a statement ended without a result')
+      this.noteError(failure)
+      call.done(failure, undefined)
+      return
+    }
+    if (Array.isArray(result)) {
+      for (const r of result) if (changesSession(r.command, config.text)) this.sessionChanged = true
+    } else if (changesSession(result.command, config.text)) {
+      this.sessionChanged = true
+    }
+    call.done(undefined, result)
   }
 
   /** `config` under its statement-cache name when it qualifies and this connection has room; else `config` itself. */

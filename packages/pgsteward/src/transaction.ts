@@ -47,18 +47,28 @@ export function runTransaction<T>(
   } catch (err) {
     return Promise.reject(err instanceof Error ? err : new Error(String(err)))
   }
-  // Not async: the first attempt, nearly always the only one, costs no extra promise layer.
-  const attempt = (n: number): Promise<T> =>
-    attemptTransaction(host, lease, parent, fn, begin).catch(async (err: unknown) => {
-      const retry = { ...host.retryDefaults, ...options?.retry }
-      if (!isRetryableTransactionError(err) || n >= retry.max || lease.abortError !== undefined || lease.released) throw err
-      const delayMs = Math.random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** n)
-      host.pool.counters.retries++
-      host.pool.emit('retry', { attempt: n + 1, delayMs, error: err })
-      await new Promise((resolve) => setTimeout(resolve, delayMs))
-      return attempt(n + 1)
-    })
-  return attempt(0)
+  return attemptWithRetries(host, lease, parent, fn, options, begin, 0)
+}
+
+/** Not async: the first attempt, nearly always the only one, costs no extra promise layer. */
+function attemptWithRetries<T>(
+  host: ScopeHost,
+  lease: Lease,
+  parent: Scope | undefined,
+  fn: (tx: Transaction) => Promise<T>,
+  options: TransactionOptions | undefined,
+  begin: string,
+  n: number,
+): Promise<T> {
+  return attemptTransaction(host, lease, parent, fn, begin).catch(async (err: unknown) => {
+    const retry = { ...host.retryDefaults, ...options?.retry }
+    if (!isRetryableTransactionError(err) || n >= retry.max || lease.abortError !== undefined || lease.released) throw err
+    const delayMs = Math.random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** n)
+    host.pool.counters.retries++
+    host.pool.emit('retry', { attempt: n + 1, delayMs, error: err })
+    await new Promise((resolve) => setTimeout(resolve, delayMs))
+    return attemptWithRetries(host, lease, parent, fn, options, begin, n + 1)
+  })
 }
 
 /**
