@@ -53,8 +53,9 @@ export interface DatabaseOptions {
   statementTimeoutMs?: number
   /**
    * Parameterised statements each connection prepares once and then reuses, so the server parses
-   * and plans them once. 0 sends every statement unnamed, as node-postgres does: needed behind a
-   * pooler that cannot carry prepared statements (PgBouncer in transaction mode before 1.21).
+   * and plans them once (after five runs PostgreSQL may settle on a generic plan, as
+   * `plan_cache_mode` decides). 0 sends every statement unnamed, as node-postgres does: needed
+   * behind a pooler that cannot carry prepared statements (PgBouncer in transaction mode before 1.21).
    * (Default: 100)
    */
   statementCacheSize?: number
