@@ -13,7 +13,7 @@ import { checkHealth, type HealthReport } from './health.ts'
 import { Lease } from './lease.ts'
 import { StewardPgPool } from './pg-pool-facade.ts'
 import { Pool, type DatabaseEvents, type PoolStats } from './pool.ts'
-import type { DriverResult, PooledConnection } from './pooled-connection.ts'
+import { serverErrorState, type DriverResult, type PooledConnection } from './pooled-connection.ts'
 import { toQueryResult, type QueryResult } from './query-result.ts'
 import { QueryableBase } from './queryable-base.ts'
 import { Scope, type ScopeHost, type Session, type SessionOptions, type Transaction, type TransactionOptions } from './scope.ts'
@@ -101,8 +101,15 @@ export class Database extends QueryableBase implements ScopeHost {
         resolve(toQueryResult<R>(result as DriverResult))
         return
       }
-      // An error arrives before the server's ReadyForQuery: give the connection back once that
-      // came, so a connection still finishing the statement is not mistaken for a busy one.
+      if (serverErrorState(err) === undefined) {
+        // Failed before or without the server's answer (a value that cannot be serialised, a lost
+        // socket): no ReadyForQuery is coming. The pool cancels, resets or destroys what is left.
+        this.pool.release(conn)
+        reject(err)
+        return
+      }
+      // A server error arrives before its ReadyForQuery: give the connection back once that came,
+      // so a connection finishing the statement is not taken for a busy one and reset.
       void conn.whenQuiet(this.#options.cancelGraceMs).then(() => {
         this.pool.release(conn)
         reject(err)

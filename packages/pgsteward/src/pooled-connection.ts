@@ -34,6 +34,12 @@ interface ClientInternals {
   }
 }
 
+/** The SQLSTATE of an error the server sent (an ErrorResponse, always followed by ReadyForQuery); undefined for any other failure. */
+export function serverErrorState(err: unknown): string | undefined {
+  const sqlState = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined
+  return typeof sqlState === 'string' && /^[0-9A-Z]{5}$/.test(sqlState) ? sqlState : undefined
+}
+
 export type StatementCallback = (err: Error | undefined, result: DriverResult | undefined) => void
 
 /** One statement on its way: what was asked, what was sent (maybe under a cache name), who hears the outcome. */
@@ -236,9 +242,8 @@ export class PooledConnection {
 
   /** A failed statement leaves the connection usable; a lost or shut-down one does not. */
   noteError(err: unknown): void {
-    const sqlState = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined
-    const isServerError = typeof sqlState === 'string' && /^[0-9A-Z]{5}$/.test(sqlState)
-    if (!isServerError || isConnectionFatal(sqlState)) this.markBroken(err)
+    const sqlState = serverErrorState(err)
+    if (sqlState === undefined || isConnectionFatal(sqlState)) this.markBroken(err)
   }
 
   #settled(): void {

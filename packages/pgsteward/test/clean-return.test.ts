@@ -71,4 +71,18 @@ describe('returning connections to the pool', () => {
       'no active query left on the server',
     )
   })
+
+  it('a statement that fails before reaching the server (a value that cannot be serialised) rejects at once; the pool stays usable', async () => {
+    const db = ctx.open({ pool: { max: 1 }, cancelGraceMs: 3_000 })
+    const unserialisable = {
+      toPostgres(): never {
+        throw new Error('no wire form')
+      },
+    }
+    const started = performance.now()
+    await assert.rejects(db.query(sql`SELECT ${unserialisable}::int AS n`), /no wire form/)
+    // No answer comes from the server for a statement it never received: nothing to wait for.
+    assert.ok(performance.now() - started < 1_000, `rejected after ${Math.round(performance.now() - started)} ms`)
+    assert.deepEqual(await db.one(sql`SELECT ${5}::int AS n`), { n: 5 })
+  })
 })
