@@ -36,7 +36,11 @@ function parseOptions(argv: string[]): Options {
       options.users = n
       usersGiven = true
     } else if (arg === '--only') {
-      options.only = new Set((argv[++i] ?? '').split(',').map(Number))
+      const ids = (argv[++i] ?? '').split(',').map(Number)
+      const known = new Set(SCENARIOS.map((scenario) => scenario.id))
+      // A typo must not turn into a run of nothing that reports success.
+      if (ids.length === 0 || !ids.every((id) => known.has(id))) throw new Error(`--only takes scenario numbers separated by commas, from: ${[...known].join(', ')}`)
+      options.only = new Set(ids)
     } else if (arg === '--out') {
       options.outDir = path.resolve(argv[++i] ?? '.')
     } else {

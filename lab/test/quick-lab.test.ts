@@ -35,4 +35,14 @@ describe('race lab (quick)', () => {
     assert.ok(naiveFailures >= 6, `only ${naiveFailures} naive variants showed their incident`)
     assert.match(await readFile(path.join(out, 'report.html'), 'utf8'), /<svg/)
   })
+
+  it('refuses --only with a number that names no scenario, instead of running nothing', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', runner, '--only', '3,99', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()))
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+    assert.notEqual(code, 0)
+    assert.match(output, /--only takes scenario numbers separated by commas, from: 1, 2, 3/)
+  })
 })
