@@ -75,7 +75,8 @@ export class PooledConnection {
   leakTimer: NodeJS.Timeout | undefined
   leaked = false
   readonly #onBroken: (conn: PooledConnection) => void
-  #drained: (() => void)[] = []
+  /** Waiters of whenQuiet, told true when the connection went quiet, false when it broke or closed. */
+  #drained: ((quiet: boolean) => void)[] = []
   /** Names for cached statements; undefined when the statement cache is off. */
   readonly #statementNames: StatementNames | undefined
   /** Statements this connection prepared under a cache name (bounded by the cache's per-connection size). */
@@ -110,6 +111,7 @@ export class PooledConnection {
     if (this.broken) return
     this.broken = true
     this.brokenBy = err
+    this.#tellDrained(false)
     this.#onBroken(this)
   }
 
@@ -263,20 +265,28 @@ export class PooledConnection {
 
   #notifyIfQuiet(): void {
     if (this.#drained.length === 0 || this.busy) return
-    const waiting = this.#drained
-    this.#drained = []
-    for (const resolve of waiting) resolve()
+    this.#tellDrained(true)
   }
 
-  /** Resolves true once nothing is running or queued, false if `timeoutMs` passes first. */
+  #tellDrained(quiet: boolean): void {
+    const waiting = this.#drained
+    this.#drained = []
+    for (const tell of waiting) tell(quiet)
+  }
+
+  /**
+   * Resolves true once nothing is running or queued; false if `timeoutMs` passes first, or at once
+   * when the connection breaks or is closed (its timer does not keep the process alive, so a
+   * connection cut under a waiter must answer it).
+   */
   whenQuiet(timeoutMs: number): Promise<boolean> {
     if (!this.busy) return Promise.resolve(true)
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs)
       timer.unref()
-      this.#drained.push(() => {
+      this.#drained.push((quiet) => {
         clearTimeout(timer)
-        resolve(true)
+        resolve(quiet)
       })
     })
   }
@@ -307,6 +317,7 @@ export class PooledConnection {
   close(force: boolean): Promise<void> {
     this.state = 'closed'
     if (this.leakTimer) clearTimeout(this.leakTimer)
+    this.#tellDrained(false)
     if (force || this.broken) {
       internals(this.client).connection.stream?.destroy()
       return Promise.resolve()

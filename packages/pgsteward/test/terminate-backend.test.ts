@@ -46,4 +46,20 @@ describe('server-side termination', () => {
     await eventually(() => db.stats().counters.destroyed.broken === 1, 2_000, 'broken connection destroyed on return')
     assert.deepEqual(unhandled, [])
   })
+
+  it('a connection that dies while someone waits for it to go quiet answers the waiter at once', async () => {
+    const db = ctx.open({ pool: { max: 1 } })
+    const conn = await db.pool.acquire()
+    const running = conn.query({ text: 'SELECT pg_sleep(30)' }).catch((e: unknown) => e)
+    await eventually(async () => (await ctx.activity(db.applicationName)).some((a) => a.state === 'active'), 3_000, 'query running')
+    // The waiter's own timer is far away (and unref'd): only the connection's death can answer it in time.
+    const quiet = conn.whenQuiet(20_000)
+    const started = performance.now()
+    await ctx.admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [db.applicationName])
+    assert.equal(await quiet, false)
+    assert.ok(performance.now() - started < 3_000, `answered after ${Math.round(performance.now() - started)} ms`)
+    assert.ok((await running) instanceof Error)
+    db.pool.release(conn)
+    assert.deepEqual(await db.one(sql`SELECT ${1}::int AS n`), { n: 1 })
+  })
 })
