@@ -2,6 +2,7 @@
  * Options for `createDatabase`, their defaults, and the validation that runs before any
  * connection is made. Every problem is collected (not just the first) and each says what to change.
  */
+import type { CallSiteMode } from './call-site.ts'
 import { ConfigError } from './errors.ts'
 
 /** Pool sizing and timing. */
@@ -65,6 +66,15 @@ export interface DatabaseOptions {
   idleInTransactionTimeoutMs?: number
   /** How long a cancelled query may take to stop before its connection is destroyed. (Default: 1000) */
   cancelGraceMs?: number
+  /**
+   * When sessions, transactions and checkouts record where they were opened, for the errors that
+   * name a holder (`ConcurrentUseError`, `SessionClosedError`, `PoolDeadlockError`, and the holders
+   * listed by `PoolTimeoutError`). Recording costs several microseconds per scope. With
+   * 'after-first-error' nothing is recorded until the first of those errors, and everything after
+   * it; 'always' records from the start. Leak detection (`pool.leakDetectionMs`) always records.
+   * (Default: 'after-first-error')
+   */
+  callSites?: CallSiteMode
   /** Turn start-up warnings (pool larger than the server can serve) into errors. (Default: false) */
   strict?: boolean
   pool?: PoolOptions
@@ -89,6 +99,7 @@ export interface ResolvedOptions {
   lockTimeoutMs: number
   idleInTransactionTimeoutMs: number
   cancelGraceMs: number
+  callSites: CallSiteMode
   strict: boolean
   pool: Required<PoolOptions>
   retry: Required<RetryOptions>
@@ -108,7 +119,7 @@ export const POOL_DEFAULTS: Required<PoolOptions> = {
 
 export const RETRY_DEFAULTS: Required<RetryOptions> = { max: 3, baseDelayMs: 10, maxDelayMs: 1_000 }
 
-type Kind = 'string' | 'port' | 'count' | 'ms' | 'boolean' | 'fraction' | 'ssl' | 'object'
+type Kind = 'string' | 'port' | 'count' | 'ms' | 'boolean' | 'fraction' | 'ssl' | 'object' | 'call-sites'
 
 const TOP_LEVEL: Record<keyof DatabaseOptions, Kind> = {
   connectionString: 'string',
@@ -124,6 +135,7 @@ const TOP_LEVEL: Record<keyof DatabaseOptions, Kind> = {
   lockTimeoutMs: 'ms',
   idleInTransactionTimeoutMs: 'ms',
   cancelGraceMs: 'ms',
+  callSites: 'call-sites',
   strict: 'boolean',
   pool: 'object',
   retry: 'object',
@@ -167,6 +179,7 @@ const KIND_TEXT: Record<Kind, string> = {
   fraction: 'a number from 0 to 0.5',
   ssl: 'a boolean or a TLS options object',
   object: 'an object',
+  'call-sites': "'always' or 'after-first-error'",
 }
 
 function checkKind(kind: Kind, value: unknown): boolean {
@@ -186,6 +199,8 @@ function checkKind(kind: Kind, value: unknown): boolean {
       return typeof value === 'boolean' || isPlainObject(value)
     case 'object':
       return isPlainObject(value)
+    case 'call-sites':
+      return value === 'always' || value === 'after-first-error'
   }
 }
 
@@ -345,6 +360,7 @@ export function resolveOptions(input: unknown, env: NodeJS.ProcessEnv = process.
     lockTimeoutMs: (options.lockTimeoutMs as number | undefined) ?? 0,
     idleInTransactionTimeoutMs: (options.idleInTransactionTimeoutMs as number | undefined) ?? 0,
     cancelGraceMs: (options.cancelGraceMs as number | undefined) ?? 1_000,
+    callSites: (options.callSites as CallSiteMode | undefined) ?? 'after-first-error',
     strict: (options.strict as boolean | undefined) ?? false,
     pool,
     retry,

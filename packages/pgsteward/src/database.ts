@@ -6,7 +6,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type pg from 'pg'
 import { AbortScope } from './abort-scope.ts'
-import { captureCallSite, type CallSite } from './call-site.ts'
+import type { CallSite } from './call-site.ts'
 import { resolveOptions, type DatabaseOptions, type ResolvedOptions, type RetryOptions } from './config.ts'
 import { AmbiguousCommitError, MisuseError, abortErrorFrom, mapDriverError } from './errors.ts'
 import { checkHealth, type HealthReport } from './health.ts'
@@ -135,7 +135,7 @@ export class Database extends QueryableBase implements ScopeHost {
       return this.als.run(current, () => fn(current))
     }
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
-    return this.#withLease('session', captureCallSite(this.session), options, current, (lease) => {
+    return this.#withLease('session', this.pool.callSites.capture(this.session), options, current, (lease) => {
       const scope = new Scope(this, lease, 'session', undefined, lease.openedAt)
       return this.als.run(scope, () => fn(scope)).finally(() => scope.close())
     })
@@ -168,12 +168,12 @@ export class Database extends QueryableBase implements ScopeHost {
     const current = this.als.getStore()
     if (current !== undefined && !options?.independent) return current.transaction(fn, options)
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
-    return this.#withLease('transaction', captureCallSite(this.transaction), options, current, (lease) => runTransaction(this, lease, undefined, fn, options))
+    return this.#withLease('transaction', this.pool.callSites.capture(this.transaction), options, current, (lease) => runTransaction(this, lease, undefined, fn, options))
   }
 
   #withLease<T>(
     kind: 'session' | 'transaction',
-    openedAt: CallSite,
+    openedAt: CallSite | undefined,
     options: SessionOptions | undefined,
     holder: Scope | undefined,
     body: (lease: Lease) => Promise<T>,
@@ -206,7 +206,7 @@ export class Database extends QueryableBase implements ScopeHost {
 
   async #withLeaseWaiting<T>(
     kind: 'session' | 'transaction',
-    openedAt: CallSite,
+    openedAt: CallSite | undefined,
     options: SessionOptions | undefined,
     holder: Scope | undefined,
     body: (lease: Lease) => Promise<T>,

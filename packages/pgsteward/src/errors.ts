@@ -69,6 +69,14 @@ export interface HolderInfo {
   acquiredAt?: string | undefined
 }
 
+/** Said in place of a call site the database did not record (see the `callSites` option). */
+function notRecorded(what: string): string {
+  return (
+    `\nWhere the ${what} was opened was not recorded: with the default callSites: 'after-first-error', sessions and transactions record it from this error on. ` +
+    "Set callSites: 'always' in createDatabase to record it from the start."
+  )
+}
+
 function describeHolders(holders: readonly HolderInfo[]): string {
   if (holders.length === 0) return ''
   const lines = holders.map(
@@ -108,7 +116,8 @@ export class PoolTimeoutError extends PgStewardError {
       cause !== undefined
         ? ' The server could not be reached: see `cause`.'
         : pool.inUse >= pool.max
-          ? ' Every connection was in use: release connections sooner, raise pool.max, or enable pool.leakDetectionMs to find a holder that never releases.'
+          ? ' Every connection was in use: release connections sooner, raise pool.max, or enable pool.leakDetectionMs to find a holder that never releases.' +
+            (holders.length === 0 ? " Sessions and transactions opened from now on record where they were opened, and a timeout lists them (option callSites)." : '')
           : ''
     super(
       'POOL_TIMEOUT',
@@ -141,7 +150,7 @@ export class PoolDeadlockError extends PgStewardError {
       `This code already holds connection #${holder.connectionId} and asked for another (independent: true) while the pool had none free (${describePoolState(pool)}). ` +
         'Waiting could deadlock the pool. Run the work on the connection you hold (drop independent: true), ' +
         'finish the outer scope first, or raise pool.max above the number of scopes that nest.' +
-        (holder.acquiredAt ? `\nThe held connection was acquired at:\n${indent(holder.acquiredAt, 2)}` : ''),
+        (holder.acquiredAt ? `\nThe held connection was acquired at:\n${indent(holder.acquiredAt, 2)}` : notRecorded('scope holding it')),
     )
     this.pool = pool
     this.holder = holder
@@ -174,7 +183,7 @@ export class SessionClosedError extends PgStewardError {
       'SESSION_CLOSED',
       `This ${kind} was used after its callback settled; its connection is back in the pool. ` +
         `Do the work inside the callback, or open a new ${kind}.` +
-        (openedAt ? `\nThe ${kind} was opened at:\n${indent(openedAt, 2)}` : ''),
+        (openedAt ? `\nThe ${kind} was opened at:\n${indent(openedAt, 2)}` : notRecorded(kind)),
     )
     this.openedAt = openedAt
   }
@@ -190,7 +199,7 @@ export class ConcurrentUseError extends PgStewardError {
       `This ${kind} belongs to another async scope (another request or task) and was used from outside it. ` +
         `Two tasks sharing one connection interleave their statements. Open a ${kind} of your own with db.${kind}(...) or use db.query, ` +
         `which joins the ${kind} of the current scope.` +
-        (openedAt ? `\nOpened at:\n${indent(openedAt, 2)}` : '') +
+        (openedAt ? `\nOpened at:\n${indent(openedAt, 2)}` : notRecorded(kind)) +
         (usedAt ? `\nUsed at:\n${indent(usedAt, 2)}` : ''),
     )
     this.openedAt = openedAt

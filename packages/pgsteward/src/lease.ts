@@ -22,7 +22,7 @@ export class Lease {
   readonly conn: PooledConnection
   readonly #pool: Pool
   readonly kind: string
-  readonly openedAt: CallSite
+  readonly openedAt: CallSite | undefined
   #tail: Promise<unknown> = Promise.resolve()
   #released = false
   /** Set when the signal aborted or the timeout passed; every later statement fails with it. */
@@ -39,7 +39,7 @@ export class Lease {
    */
   #unsentBegin: string | undefined
 
-  constructor(pool: Pool, conn: PooledConnection, kind: string, openedAt: CallSite) {
+  constructor(pool: Pool, conn: PooledConnection, kind: string, openedAt: CallSite | undefined) {
     this.#pool = pool
     this.conn = conn
     this.kind = kind
@@ -52,14 +52,17 @@ export class Lease {
 
   /** Statements submitted and not yet settled; the next one waits behind them. */
   #pending = 0
-  readonly #settled = (): void => {
+  #settled(): void {
     this.#pending--
   }
 
   /** Why nothing may reach the connection any more, if so. */
   #refusal(): Error | undefined {
     if (this.abortError) return this.abortError
-    if (this.#released) return new SessionClosedError(this.kind, this.openedAt.stack)
+    if (this.#released) {
+      this.#pool.callSites.startRecording()
+      return new SessionClosedError(this.kind, this.openedAt?.stack)
+    }
     return undefined
   }
 
@@ -90,7 +93,9 @@ export class Lease {
       this.#settled()
       return Promise.reject(refusal)
     }
-    return this.conn.query(config, this.#settled, begin)
+    // An inline arrow, not a bound field: under tsx (esbuild's keepNames) a closure stored in a
+    // class field is renamed with a defineProperty on every lease.
+    return this.conn.query(config, () => this.#settled(), begin)
   }
 
   /** Open a transaction with `begin` when the next statement is queued, in that statement's round trip. */
@@ -120,18 +125,19 @@ export class Lease {
         return Promise.reject(refusal)
       }
       // A cursor or stream cannot carry BEGIN: it goes first, alone, and the submittable only after it succeeded.
-      return this.conn.query({ text: begin }).then(() => this.#submitNow(submittable, text), this.#settleAndThrow)
+      return this.conn.query({ text: begin }).then(
+        () => this.#submitNow(submittable, text),
+        (err: unknown) => {
+          this.#settled()
+          throw err
+        },
+      )
     }
     this.#pending++
     const next = this.#pending === 1 ? execute() : this.#tail.then(execute, execute)
     this.#tail = next
     next.catch((err: unknown) => deliverError(submittable, err))
     return submittable
-  }
-
-  readonly #settleAndThrow = (err: unknown): never => {
-    this.#settled()
-    throw err
   }
 
   #submitNow(submittable: pg.Submittable, text: string): Promise<void> {

@@ -10,7 +10,7 @@
  */
 import { EventEmitter } from 'node:events'
 import type pg from 'pg'
-import { captureCallSite, type CallSite } from './call-site.ts'
+import type { CallSite } from './call-site.ts'
 import type { Database } from './database.ts'
 import { PoolClosedError } from './errors.ts'
 import { deliverError } from './lease.ts'
@@ -97,7 +97,7 @@ export class StewardPgPool extends EventEmitter {
   connect(callback: (err: Error | undefined, client?: StewardPgClient, done?: (err?: Error | boolean) => void) => void): undefined
   connect(callback?: (err: Error | undefined, client?: StewardPgClient, done?: (err?: Error | boolean) => void) => void): Promise<StewardPgClient> | undefined {
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
-    const checkedOut = this.#checkOut(captureCallSite(StewardPgPool.prototype.connect))
+    const checkedOut = this.#checkOut(this.#db.pool.callSites.capture(StewardPgPool.prototype.connect))
     if (callback === undefined) return checkedOut
     checkedOut.then(
       (client) => callback(undefined, client, client.release),
@@ -106,7 +106,7 @@ export class StewardPgPool extends EventEmitter {
     return undefined
   }
 
-  async #checkOut(site: CallSite): Promise<StewardPgClient> {
+  async #checkOut(site: CallSite | undefined): Promise<StewardPgClient> {
     if (this.#ending) throw new PoolClosedError()
     // A checkout is a second connection: inside a scope it must not wait on the scope's own.
     const holder = this.#db.als.getStore()?.lease.conn
@@ -127,7 +127,7 @@ export class StewardPgPool extends EventEmitter {
       if (scope !== undefined) return scope.submitRaw(args.submittable, args.text)
       const { submittable } = args
       // pg.Pool leaks the connection of a submitted stream or cursor; here it is released when the submittable ends.
-      this.#checkOut(captureCallSite(this.query)).then(
+      this.#checkOut(this.#db.pool.callSites.capture(this.query)).then(
         (client) => {
           const emitter = submittable as unknown as NodeJS.EventEmitter
           let released = false

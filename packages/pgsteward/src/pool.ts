@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type pg from 'pg'
-import { captureCallSite, type CallSite } from './call-site.ts'
+import { CallSiteRecorder, captureCallSite, type CallSite } from './call-site.ts'
 import type { ResolvedOptions } from './config.ts'
 import {
   abortErrorFrom,
@@ -103,6 +103,8 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   readonly #clientConfig: pg.ClientConfig
   /** The statement cache's names, shared by every connection; undefined when it is off. */
   readonly #statementNames: StatementNames | undefined
+  /** Whether scopes and acquirers record where they were opened; shared with the database's scopes. */
+  readonly callSites: CallSiteRecorder
   readonly #all = new Set<PooledConnection>()
   /** Stack: the most recently returned connection is lent first. */
   readonly #idle: PooledConnection[] = []
@@ -140,6 +142,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     this.#options = options
     this.#clientConfig = clientConfig
     this.#statementNames = options.statementCacheSize > 0 ? new StatementNames(options.statementCacheSize) : undefined
+    this.callSites = new CallSiteRecorder(options.callSites, options.pool.leakDetectionMs > 0)
     if (options.pool.min > 0) queueMicrotask(() => this.#fill())
   }
 
@@ -165,15 +168,15 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     if (conn === undefined || conn.retireAt <= now || now - conn.idleSince > this.#options.pool.validateAfterIdleMs) return undefined
     this.#idle.pop()
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
-    this.#lend(conn, 0, site ?? (this.#options.pool.leakDetectionMs > 0 ? captureCallSite(Pool.prototype.acquireNow) : undefined))
+    this.#lend(conn, 0, site ?? this.#oneShotSite(Pool.prototype.acquireNow))
     return conn
   }
 
   /** Borrow a connection. Resolves with a clean connection, or rejects with a typed error. */
   acquire(opts?: AcquireOptions): Promise<PooledConnection> {
-    // With leak detection on, the acquirer's stack starts at its call of acquire, not inside the promise.
+    // When recorded, the acquirer's stack starts at its call of acquire, not inside the promise.
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
-    const site = opts?.site ?? (this.#options.pool.leakDetectionMs > 0 ? captureCallSite(Pool.prototype.acquire) : undefined)
+    const site = opts?.site ?? this.callSites.capture(Pool.prototype.acquire)
     const withSite = site === undefined ? opts : { ...opts, site }
     return new Promise<PooledConnection>((resolve, reject) => this.acquireWith(withSite, resolve, reject))
   }
@@ -189,7 +192,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     if (opts?.signal?.aborted) return reject(abortErrorFrom(opts.signal.reason))
     // Captured here, synchronously, so the stack still shows the caller.
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
-    const site = opts?.site ?? (this.#options.pool.leakDetectionMs > 0 ? captureCallSite(Pool.prototype.acquireWith) : undefined)
+    const site = opts?.site ?? this.#oneShotSite(Pool.prototype.acquireWith)
     if (this.#waiters.size === 0) {
       const conn = this.#takeIdle()
       if (conn !== undefined) {
@@ -203,6 +206,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     }
     const holder = opts?.holder
     if (holder !== undefined && this.#idle.length === 0 && this.#all.size >= this.#options.pool.max) {
+      this.callSites.startRecording()
       return reject(
         new PoolDeadlockError(this.snapshot(), {
           connectionId: holder.id,
@@ -212,6 +216,16 @@ export class Pool extends EventEmitter<DatabaseEvents> {
       )
     }
     this.#enqueue(opts, site, performance.now(), resolve, reject)
+  }
+
+  /**
+   * The fast paths serve one-shot statements (`db.query`), which hold a connection for one round
+   * trip and are rarely what exhausts a pool: their call sites are recorded only for leak
+   * detection, so a pool that has timed out once does not also slow every query down.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- V8's API takes any function as the frame boundary
+  #oneShotSite(above: Function): CallSite | undefined {
+    return this.#options.pool.leakDetectionMs > 0 ? captureCallSite(above) : undefined
   }
 
   /** Pop the most recent idle connection that is not past its lifetime. */
@@ -307,6 +321,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     const waited = Math.round(performance.now() - waiter.enqueuedAt)
     const cause = this.#connectFailures > 0 ? this.#lastConnectError : undefined
     const err = new PoolTimeoutError(waited, this.snapshot(), this.holders(), cause)
+    this.callSites.startRecording()
     this.counters.timeouts++
     if (this.listenerCount('timeout') > 0) this.emit('timeout', err)
     this.#giveUp(waiter, err)

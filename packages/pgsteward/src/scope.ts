@@ -11,7 +11,7 @@ import type { AsyncLocalStorage } from 'node:async_hooks'
 import type { RetryOptions } from './config.ts'
 import { ConcurrentUseError, FailedTransactionError, MisuseError, SessionClosedError, mapDriverError } from './errors.ts'
 import type pg from 'pg'
-import { captureCallSite, type CallSite } from './call-site.ts'
+import type { CallSite } from './call-site.ts'
 import type { Lease } from './lease.ts'
 import type { Pool } from './pool.ts'
 import type { DriverResult } from './pooled-connection.ts'
@@ -103,12 +103,12 @@ export class Scope extends QueryableBase implements Transaction {
   readonly lease: Lease
   readonly kind: ScopeKind
   readonly parent: Scope | undefined
-  readonly openedAt: CallSite
+  readonly openedAt: CallSite | undefined
   readonly #hooks: Hooks | undefined
   #closed = false
   #activeChild: Promise<unknown> | undefined
 
-  constructor(host: ScopeHost, lease: Lease, kind: ScopeKind, parent: Scope | undefined, openedAt: CallSite) {
+  constructor(host: ScopeHost, lease: Lease, kind: ScopeKind, parent: Scope | undefined, openedAt: CallSite | undefined) {
     super()
     this.#host = host
     this.lease = lease
@@ -129,11 +129,15 @@ export class Scope extends QueryableBase implements Transaction {
   /** Throws unless the caller may use this scope now. */
   #assertOwned(): void {
     const noun = this.kind === 'session' ? 'session' : 'transaction'
-    if (this.#closed) throw new SessionClosedError(noun, this.openedAt.stack)
+    if (this.#closed) {
+      this.#host.pool.callSites.startRecording()
+      throw new SessionClosedError(noun, this.openedAt?.stack)
+    }
     if (this.lease.abortError) throw this.lease.abortError
     const current = this.#host.als.getStore()
     for (let s = current; s !== undefined; s = s.parent) if (s === this) return
-    throw new ConcurrentUseError(noun, this.openedAt.stack, new Error('used here').stack)
+    this.#host.pool.callSites.startRecording()
+    throw new ConcurrentUseError(noun, this.openedAt?.stack, new Error('used here').stack)
   }
 
   /** Calls made by the owner itself wait while one of its savepoints (or its transaction) runs. */
@@ -209,7 +213,7 @@ export class Scope extends QueryableBase implements Transaction {
     const name = `pgsteward_sp_${++savepointCounter}`
     await this.#statement(`SAVEPOINT ${name}`)
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
-    const child = new Scope(this.#host, this.lease, 'savepoint', this, captureCallSite(Scope.prototype.transaction))
+    const child = new Scope(this.#host, this.lease, 'savepoint', this, this.#host.pool.callSites.capture(Scope.prototype.transaction))
     let result: T
     try {
       result = await this.#host.als.run(child, () => fn(child))

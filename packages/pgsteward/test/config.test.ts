@@ -27,6 +27,7 @@ const BAD: [string, unknown, RegExp][] = [
   ['bad sslmode', { connectionString: 'postgres://u@h/d?sslmode=maybe' }, /sslmode=maybe .* is not a libpq sslmode/],
   ['URL and host together', { connectionString: 'postgres://u@h/d', host: 'other' }, /Both connectionString and host\/port\/database are set/],
   ['strict not boolean', { strict: 'yes' }, /strict must be true or false, got "yes"/],
+  ['callSites not a known mode', { callSites: true }, /callSites must be 'always' or 'after-first-error', got true/],
   ['retry base above cap', { retry: { baseDelayMs: 500, maxDelayMs: 100 } }, /retry\.baseDelayMs \(500\) is greater than retry\.maxDelayMs \(100\)/],
   ['options not an object', 'postgres://u@h/d', /createDatabase expects an options object/],
 ]

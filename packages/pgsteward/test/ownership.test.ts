@@ -9,7 +9,7 @@ await ctx.admin('CREATE SEQUENCE call_order')
 
 describe('session ownership', () => {
   it('refuses a transaction smuggled into another async scope, naming both call sites', async () => {
-    const db = ctx.open({ pool: { max: 3 } })
+    const db = ctx.open({ pool: { max: 3 }, callSites: 'always' })
     let smuggled: Transaction | undefined
     let letGo!: () => void
     const open = db.transaction(async (tx) => {
@@ -30,6 +30,44 @@ describe('session ownership', () => {
     letGo()
     await open
     await assert.rejects(smuggled.query(sql`SELECT 1`), (e: unknown) => e instanceof SessionClosedError && /used after its callback settled/.test(e.message))
+  })
+
+  it("records call sites only after the first ownership error by default, and says so in the error that lacks one", async () => {
+    const db = ctx.open({ pool: { max: 3 } })
+    assert.equal(db.options.callSites, 'after-first-error')
+    const smuggle = async (): Promise<{ err: unknown; release: () => Promise<void> }> => {
+      let smuggled: Transaction | undefined
+      let letGo!: () => void
+      const open = db.transaction(async (tx) => {
+        smuggled = tx
+        await new Promise<void>((r) => (letGo = r))
+      })
+      while (smuggled === undefined) await new Promise((r) => setTimeout(r, 5))
+      const err = await smuggled.query(sql`SELECT 1`).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      return {
+        err,
+        release: async () => {
+          letGo()
+          await open
+        },
+      }
+    }
+    const first = await smuggle()
+    assert.ok(first.err instanceof ConcurrentUseError, `got ${String(first.err)}`)
+    assert.equal(first.err.openedAt, undefined)
+    assert.doesNotMatch(first.err.message, /Opened at:/)
+    assert.match(first.err.message, /was not recorded.*callSites: 'always'/s)
+    assert.match(first.err.message, /Used at:\n\s+at .*ownership\.test\.ts:\d+/, 'the misuse itself is always located')
+    await first.release()
+
+    const second = await smuggle()
+    assert.ok(second.err instanceof ConcurrentUseError, `got ${String(second.err)}`)
+    assert.match(second.err.message, /Opened at:\n\s+at .*ownership\.test\.ts:\d+/, 'recorded once an ownership error was seen')
+    assert.doesNotMatch(second.err.message, /not recorded/)
+    await second.release()
   })
 
   it('runs 50 concurrent queries of one transaction on one backend, in one transaction, in call order', async () => {
@@ -64,7 +102,7 @@ describe('session ownership', () => {
   })
 
   it('fails at once with PoolDeadlockError when scopes holding every connection ask for an independent one', async () => {
-    const db = ctx.open({ pool: { max: 2, acquireTimeoutMs: 5_000 } })
+    const db = ctx.open({ pool: { max: 2, acquireTimeoutMs: 5_000 }, callSites: 'always' })
     let arrived = 0
     let bothHold!: () => void
     const barrier = new Promise<void>((r) => (bothHold = r))

@@ -43,6 +43,35 @@ describe('acquire timeout', () => {
     assert.equal(db.stats().waiting, 0)
   })
 
+  it('without leak detection, a timeout starts recording call sites, so the next one names the holding transactions', async () => {
+    const db = ctx.open({ pool: { max: 1, acquireTimeoutMs: 100 } })
+    const timeoutWhileHeld = async (): Promise<PoolTimeoutError> => {
+      let letGo!: () => void
+      let held!: () => void
+      const holding = new Promise<void>((r) => (held = r))
+      const holder = db.transaction(async (tx) => {
+        await tx.query(sql`SELECT 1`)
+        held()
+        await new Promise<void>((r) => (letGo = r))
+      })
+      await holding
+      const err = await db.query(sql`SELECT 1`).then(
+        () => assert.fail('expected a timeout'),
+        (e: unknown) => e,
+      )
+      letGo()
+      await holder
+      assert.ok(err instanceof PoolTimeoutError, `got ${String(err)}`)
+      return err
+    }
+    const first = await timeoutWhileHeld()
+    assert.equal(first.holders.length, 0, 'nothing was recorded before the first timeout')
+    assert.match(first.message, /record where they were opened, and a timeout lists them \(option callSites\)/)
+    const second = await timeoutWhileHeld()
+    assert.equal(second.holders.length, 1)
+    assert.match(second.message, /acquired at:\n\s+at .*pool-timeout\.test\.ts:\d+/, 'names the transaction opened after the first timeout')
+  })
+
   it('a waiter aborted by its signal leaves the queue and the next waiter is served', async () => {
     const db = ctx.open({ pool: { max: 1, acquireTimeoutMs: 2_000 } })
     let release: (() => void) | undefined
