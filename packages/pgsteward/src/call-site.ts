@@ -28,16 +28,10 @@ export function captureCallSite(above: Function): CallSite {
 
 /** One per database: whether call sites are recorded now. */
 export class CallSiteRecorder {
-  readonly mode: CallSiteMode
   #recording: boolean
 
   constructor(mode: CallSiteMode, leakDetection: boolean) {
-    this.mode = mode
     this.#recording = mode === 'always' || leakDetection
-  }
-
-  get recording(): boolean {
-    return this.#recording
   }
 
   /**

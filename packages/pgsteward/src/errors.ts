@@ -72,8 +72,8 @@ export interface HolderInfo {
 /** Said in place of a call site the database did not record (see the `callSites` option). */
 function notRecorded(what: string): string {
   return (
-    `\nWhere the ${what} was opened was not recorded: with the default callSites: 'after-first-error', sessions and transactions record it from this error on. ` +
-    "Set callSites: 'always' in createDatabase to record it from the start."
+    `\nWhere the ${what} was opened was not recorded: by default (callSites: 'after-first-error') call sites are recorded only once such an error ` +
+    "has been raised, so scopes opened from now on name theirs. Set callSites: 'always' in createDatabase to record them from the start."
   )
 }
 
