@@ -186,6 +186,30 @@ describe('live events', () => {
     assert.equal((await service.sql('SELECT 1 FROM participants WHERE event_id = $1', [event.id])).length, 0)
   })
 
+  it('closes a socket with 1008 when the access token it was opened with expires, and refuses a token without expiry', async () => {
+    const event = await createEvent('token-expiry')
+    const student = await service.login('expiring-student')
+    // A token like the login's, but valid for one second (JWT expiry has one-second resolution).
+    const shortLived = service.app.jwt.sign({ sub: String(student.userId), name: 'expiring-student' }, { expiresIn: 1 })
+    const expiring = await connectJoined(event.id, shortLived)
+    const lasting = await connectJoined(event.id, student.token)
+    const openedAt = Date.now()
+    const { code, reason } = await Promise.race([expiring.closed, sleep(5_000).then(() => assert.fail('still open 5 s after its token expired'))])
+    const openMs = Date.now() - openedAt
+    assert.equal(code, 1008)
+    assert.equal(reason, 'access token expired')
+    assert.ok(openMs < 3_000, `closed ${openMs} ms after joining`)
+    // Only the expired socket went: the other one still gets answers.
+    lasting.send({ type: 'answer', questionId: 'q1', answer: 'a1' })
+    await until(() => lasting.of('answered').length === 1, 'the lasting socket still served')
+    assert.equal(lasting.isClosed, false)
+
+    const forever = service.app.jwt.sign({ sub: String(student.userId), name: 'expiring-student' })
+    await assert.rejects(connect(event.id, forever).opened, /Unexpected server response: 401/)
+    await closeAll([lasting])
+    await assertNoSessionHeld()
+  })
+
   it('joins, answers once per question, validates messages and keeps the socket open', async () => {
     const event = await createEvent('basics')
     const student = await service.login('basic-student')

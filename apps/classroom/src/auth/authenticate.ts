@@ -25,12 +25,23 @@ export async function authenticateUser(app: FastifyInstance, request: FastifyReq
 }
 
 export async function verifyAccessToken(app: FastifyInstance, token: string): Promise<AuthUser> {
+  return (await verifyAccessTokenUntil(app, token)).user
+}
+
+/**
+ * The token's user and when the token expires (ms since the epoch). A connection that outlives
+ * one request (a WebSocket) must end when its token does, or a revoked user stays connected.
+ */
+export async function verifyAccessTokenUntil(app: FastifyInstance, token: string): Promise<{ user: AuthUser; expiresAt: number }> {
+  let claims: AccessClaims & { exp?: number }
   try {
-    const claims = app.jwt.verify<AccessClaims>(token)
-    return { id: Number(claims.sub), username: claims.name }
+    claims = app.jwt.verify<AccessClaims & { exp?: number }>(token)
   } catch {
     throw unauthorized('The access token is invalid or expired: refresh it with POST /auth/refresh.')
   }
+  // Tokens are always issued with an expiry; one without would be a bug, not a licence to stay forever.
+  if (typeof claims.exp !== 'number') throw unauthorized('The access token has no expiry: log in again.')
+  return { user: { id: Number(claims.sub), username: claims.name }, expiresAt: claims.exp * 1000 }
 }
 
 export function authenticateService(request: FastifyRequest, serviceSecret: string): void {

@@ -5,6 +5,8 @@
  * queries or transaction: no database session is held across messages or while waiting for the
  * client. Answers are handled one at a time per socket (so a socket uses at most one connection,
  * and a repeated answer is judged after the first); chat goes to the event's ordered stream.
+ * The socket is closed with 1008 ("access token expired") when the token it was opened with
+ * expires: the token is checked once, at the upgrade, and must not keep the socket open forever.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { Database } from 'pgsteward'
@@ -13,7 +15,7 @@ import type { AuthUser } from '../auth/authenticate.ts'
 import { toErrorResponse } from '../http-errors.ts'
 import type { ChatRelay } from './chat.ts'
 import { joinParticipant, readJoinSnapshot, recordAnswer, toEventView, type EventDefinition, type Question } from './event-store.ts'
-import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, type Hub } from './hub.ts'
+import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION, type Hub } from './hub.ts'
 import type { InflightWork } from './inflight.ts'
 import type { LeaderboardPublisher } from './leaderboard.ts'
 import { parseClientMessage, type ClientMessage } from './messages.ts'
@@ -29,11 +31,25 @@ export interface LiveDependencies {
 /** Unfinished messages per socket before it stops being read (TCP backpressure on a flooding client). */
 const PAUSE_READING_AT = 256
 const RESUME_READING_AT = 64
+/** setTimeout's longest delay; a later expiry is checked again when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** Said in the close frame when the access token the socket was opened with expires. */
+export const TOKEN_EXPIRED_REASON = 'access token expired'
+
+interface LiveContext {
+  user: AuthUser
+  event: EventDefinition
+  since: number | undefined
+  /** When the access token the socket was opened with expires (ms since the epoch). */
+  tokenExpiresAt: number
+  log: FastifyBaseLogger
+}
 
 export function serveLiveConnection(
   deps: LiveDependencies,
   socket: WebSocket,
-  context: { user: AuthUser; event: EventDefinition; since: number | undefined; log: FastifyBaseLogger },
+  context: LiveContext,
 ): void {
   new LiveConnection(deps, socket, context).start()
 }
@@ -52,8 +68,10 @@ class LiveConnection {
   #unfinished = 0
   #readingPaused = false
   #attached = false
+  readonly #tokenExpiresAt: number
+  #expiryTimer: NodeJS.Timeout | undefined
 
-  constructor(deps: LiveDependencies, socket: WebSocket, context: { user: AuthUser; event: EventDefinition; since: number | undefined; log: FastifyBaseLogger }) {
+  constructor(deps: LiveDependencies, socket: WebSocket, context: LiveContext) {
     this.#deps = deps
     this.#socket = socket
     this.#user = context.user
@@ -61,6 +79,7 @@ class LiveConnection {
     this.#questions = new Map(context.event.questions.map((q) => [q.id, q]))
     this.#since = context.since
     this.#log = context.log
+    this.#tokenExpiresAt = context.tokenExpiresAt
   }
 
   start(): void {
@@ -71,7 +90,21 @@ class LiveConnection {
       this.#socket.close(CLOSE_GOING_AWAY, 'server shutting down')
       return
     }
+    // The token was checked once, at the upgrade: the socket ends when the token does. The
+    // client refreshes and reconnects with ?since=, which loses nothing.
+    this.#socket.on('close', () => clearTimeout(this.#expiryTimer))
+    this.#closeWhenTokenExpires()
     this.#inSequence(() => this.#join())
+  }
+
+  #closeWhenTokenExpires(): void {
+    const remainingMs = this.#tokenExpiresAt - Date.now()
+    if (remainingMs <= 0) {
+      this.#deps.hub.close(this.#socket, CLOSE_POLICY_VIOLATION, TOKEN_EXPIRED_REASON)
+      return
+    }
+    this.#expiryTimer = setTimeout(() => this.#closeWhenTokenExpires(), Math.min(remainingMs, MAX_TIMER_MS))
+    this.#expiryTimer.unref()
   }
 
   async #join(): Promise<void> {

@@ -2,6 +2,8 @@
  * The live protocol of GET /events/:id/live, both directions. Client messages are JSON text
  * frames validated against these schemas; anything else is answered with an `error` message and
  * the socket stays open. Server messages are typed here so every sender builds the same shapes.
+ * Close codes: 1001 server shutting down, 1008 access token expired (refresh, then reconnect with
+ * ?since= the last chat id seen: nothing is lost), 1011 join failed, 1013 too slow to read.
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'

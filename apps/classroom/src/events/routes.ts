@@ -10,7 +10,7 @@ import { Type } from '@sinclair/typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { ForeignKeyViolationError } from 'pgsteward'
-import { authenticateService, authenticateUser, verifyAccessToken, type AuthUser } from '../auth/authenticate.ts'
+import { authenticateService, authenticateUser, verifyAccessTokenUntil, type AuthUser } from '../auth/authenticate.ts'
 import type { AppContext } from '../context.ts'
 import { HttpError, notFound, unauthorized } from '../http-errors.ts'
 import { ChatRelay } from './chat.ts'
@@ -85,6 +85,7 @@ export function eventRoutes(ctx: AppContext) {
     // Authenticated users and loaded events per request, from the hooks to the handler.
     const users = new WeakMap<FastifyRequest, AuthUser>()
     const liveEvents = new WeakMap<FastifyRequest, EventDefinition>()
+    const liveTokenExpiry = new WeakMap<FastifyRequest, number>()
     const requireUser = async (request: FastifyRequest): Promise<void> => {
       users.set(request, await authenticateUser(app, request))
     }
@@ -152,7 +153,9 @@ export function eventRoutes(ctx: AppContext) {
         preValidation: async (request) => {
           const token = (request.query as { token?: unknown }).token
           if (typeof token !== 'string' || token === '') throw unauthorized('Pass the access token as ?token= (browsers cannot set WebSocket headers).')
-          users.set(request, await verifyAccessToken(app, token))
+          const { user, expiresAt } = await verifyAccessTokenUntil(app, token)
+          users.set(request, user)
+          liveTokenExpiry.set(request, expiresAt)
         },
         preHandler: async (request) => {
           const event = await findEvent(db, request.params.id)
@@ -163,11 +166,12 @@ export function eventRoutes(ctx: AppContext) {
       (socket, request) => {
         const event = liveEvents.get(request)
         const user = users.get(request)
-        if (event === undefined || user === undefined) {
+        const tokenExpiresAt = liveTokenExpiry.get(request)
+        if (event === undefined || user === undefined || tokenExpiresAt === undefined) {
           socket.close(1008, 'not authenticated')
           return
         }
-        serveLiveConnection({ db, hub, chat, leaderboard, inflight }, socket, { user, event, since: request.query.since, log: request.log })
+        serveLiveConnection({ db, hub, chat, leaderboard, inflight }, socket, { user, event, since: request.query.since, tokenExpiresAt, log: request.log })
       },
     )
 
