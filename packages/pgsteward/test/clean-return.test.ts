@@ -38,6 +38,14 @@ describe('returning connections to the pool', () => {
     assert.equal(locks.length, 0)
   })
 
+  it('resets a session changed inside a DO block, whose text says nothing about it', async () => {
+    const db = ctx.open({ pool: { max: 1 } })
+    await db.query(sql.unsafe(`DO $$ BEGIN EXECUTE 'SET statement_timeout = ' || 4321; END $$`))
+    const after = await db.one<{ timeout: string }>(sql`SELECT current_setting('statement_timeout') AS timeout`)
+    assert.equal(after.timeout, '0', 'the next borrower gets the server default')
+    assert.equal(db.stats().counters.resets, 1)
+  })
+
   it('costs no round trip for a clean return', async () => {
     const db = ctx.open({ pool: { max: 2 } })
     for (let i = 0; i < 100; i++) await db.query(sql`SELECT ${i}::int`)
