@@ -6,6 +6,14 @@ import { startService } from './support.ts'
 
 const service = await startService({ env: { MAX_UPLOAD_BYTES: String(64 * 1024) } })
 const assetDir = service.app.context.assetFiles.dir
+let failCommits = false
+const faulty = await startService({
+  faults: {
+    beforeCommit: () => {
+      if (failCommits) throw new Error('injected: the transaction fails after the file was put in place')
+    },
+  },
+})
 
 describe('assets and backpack', () => {
   it('50 concurrent identical uploads: one row, one file, the same id for everyone', async () => {
@@ -30,6 +38,27 @@ describe('assets and backpack', () => {
     const other = await service.request('POST', '/assets?type=application/octet-stream', { token: users[0]?.token, raw: bytes })
     assert.equal(other.status, 201)
     assert.notEqual(other.body.id, responses[0]?.body.id)
+  })
+
+  it('an upload whose transaction fails leaves neither row nor file, and the same bytes upload fine afterwards', async () => {
+    const user = await faulty.login('unlucky-uploader')
+    const dir = faulty.app.context.assetFiles.dir
+    const bytes = randomBytes(5_000)
+    const md5 = createHash('md5').update(bytes).digest('hex')
+    failCommits = true
+    try {
+      const failed = await faulty.request('POST', '/assets?type=image/png', { token: user.token, raw: bytes })
+      assert.equal(failed.status, 500)
+    } finally {
+      failCommits = false
+    }
+    assert.equal((await faulty.sql('SELECT 1 FROM assets WHERE md5 = $1', [md5])).length, 0)
+    assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith(md5)), [], 'no file without its row')
+    assert.equal((await readdir(dir)).filter((f) => f.endsWith('.tmp')).length, 0)
+
+    const retried = await faulty.request('POST', '/assets?type=image/png', { token: user.token, raw: bytes })
+    assert.equal(retried.status, 201)
+    assert.equal((await readdir(dir)).filter((f) => f.startsWith(md5)).length, 1)
   })
 
   it('rejects oversize (413), empty, badly typed and wrongly encoded uploads, leaving nothing behind', async () => {

@@ -15,6 +15,7 @@ import { getOrCreate, sql } from 'pgsteward'
 import { authenticateUser } from '../auth/authenticate.ts'
 import type { AppContext } from '../context.ts'
 import { HttpError, notFound } from '../http-errors.ts'
+import { assetFileName, assetLockKey, collectAssetFile } from './asset-files.ts'
 
 const UploadQuery = Type.Object({ type: Type.String({ pattern: '^[a-z]+/[a-z0-9.+-]{1,100}$' }) }, { additionalProperties: false })
 const IdParams = Type.Object({ id: Type.String({ pattern: '^[1-9][0-9]{0,17}$' }) })
@@ -25,9 +26,6 @@ interface AssetRow {
   content_type: string
   size: number
 }
-
-/** The file name of an asset: its md5 and a filesystem-safe form of its type. */
-export const assetFileName = (md5: string, type: string): string => `${md5}.${type.replace(/[^a-z0-9.+-]/g, '_')}`
 
 const present = (row: AssetRow): Record<string, unknown> => ({ id: Number(row.id), md5: row.md5, type: row.content_type, size: row.size })
 
@@ -71,7 +69,7 @@ export function assetRoutes(ctx: AppContext) {
       try {
         const { row, created } = await db.transaction(async (tx) => {
           // Serialise uploads of the same content: whoever creates the row also puts the file in place before commit.
-          await tx.advisoryLock(`asset:${name}`)
+          await tx.advisoryLock(assetLockKey(name))
           const result = await getOrCreate<AssetRow>(db, {
             table: 'assets',
             key: { md5: digest, content_type: type },
@@ -83,6 +81,13 @@ export function assetRoutes(ctx: AppContext) {
           return result
         })
         return reply.status(created ? 201 : 200).send(present(row))
+      } catch (err) {
+        // The file may be in place with no row to name it: remove it, or leave it to a later
+        // upload of the same bytes if the database cannot be asked now.
+        await collectAssetFile(db, store, digest, type).catch((collectErr: unknown) =>
+          request.log.warn({ err: collectErr, file: name }, 'could not check the file of a failed upload'),
+        )
+        throw err
       } finally {
         await rm(temporary, { force: true })
       }
