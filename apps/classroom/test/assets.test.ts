@@ -94,6 +94,43 @@ describe('assets and backpack', () => {
     assert.equal((await service.request('DELETE', `/backpack/${itemId}`, { token: owner.token })).status, 404)
   })
 
+  it('backpack and project lists come in pages by id: limit, after, next; bad page parameters are 400', async () => {
+    const user = await service.login('collector')
+    const assets = await Promise.all(
+      Array.from({ length: 7 }, (_, i) => service.request('POST', '/assets?type=text/plain', { token: user.token, raw: Buffer.from(`item ${i} ${randomBytes(8).toString('hex')}`) })),
+    )
+    for (const a of assets) assert.equal((await service.request('POST', '/backpack', { token: user.token, body: { assetId: a.body.id } })).status, 201)
+    const seen: number[] = []
+    const pageSizes: number[] = []
+    let after: number | null | undefined
+    do {
+      const res = await service.request('GET', `/backpack?limit=3${after ? `&after=${after}` : ''}`, { token: user.token })
+      assert.equal(res.status, 200, JSON.stringify(res.body))
+      pageSizes.push(res.body.items.length as number)
+      seen.push(...(res.body.items as { id: number }[]).map((item) => item.id))
+      after = res.body.next as number | null
+    } while (after !== null && pageSizes.length < 10)
+    assert.deepEqual(pageSizes, [3, 3, 1])
+    const stored = await service.sql<{ id: string }>('SELECT id FROM backpack_items WHERE user_id = $1 ORDER BY id', [user.userId])
+    assert.deepEqual(seen, stored.map((r) => Number(r.id)), 'every item once, in id order')
+    const all = await service.request('GET', '/backpack', { token: user.token })
+    assert.equal(all.body.items.length, 7, 'the default page holds them all')
+    assert.equal(all.body.next, null)
+
+    for (const bad of ['limit=0', 'limit=101', 'limit=two', 'after=-1', 'after=abc', 'page=2']) {
+      const res = await service.request('GET', `/backpack?${bad}`, { token: user.token })
+      assert.equal(res.status, 400, `${bad}: ${JSON.stringify(res.body)}`)
+      assert.equal((await service.request('GET', `/projects?${bad}`, { token: user.token })).status, 400, `/projects?${bad}`)
+    }
+
+    for (const name of ['first', 'second', 'third']) assert.equal((await service.request('POST', '/projects', { token: user.token, body: { name } })).status, 201)
+    const firstPage = await service.request('GET', '/projects?limit=2', { token: user.token })
+    assert.deepEqual((firstPage.body.projects as { name: string }[]).map((p) => p.name), ['first', 'second'])
+    const lastPage = await service.request('GET', `/projects?limit=2&after=${firstPage.body.next}`, { token: user.token })
+    assert.deepEqual((lastPage.body.projects as { name: string }[]).map((p) => p.name), ['third'])
+    assert.equal(lastPage.body.next, null)
+  })
+
   it('ops: /health touches the database, /metrics exports the pool and HTTP metrics, oversize JSON is 413', async () => {
     const health = await service.request('GET', '/health')
     assert.equal(health.status, 200)

@@ -5,6 +5,7 @@ import { sql } from 'pgsteward'
 import { authenticateUser } from '../auth/authenticate.ts'
 import type { AppContext } from '../context.ts'
 import { notFound } from '../http-errors.ts'
+import { PageQuery, pageOf, pageStart, type Page } from '../pagination.ts'
 
 const AddBody = Type.Object({ assetId: Type.Integer({ minimum: 1 }), label: Type.String({ maxLength: 200, default: '' }) }, { additionalProperties: false })
 const ItemParams = Type.Object({ itemId: Type.String({ pattern: '^[1-9][0-9]{0,17}$' }) })
@@ -40,9 +41,12 @@ export function backpackRoutes(ctx: AppContext) {
       return reply.status(created ? 201 : 200).send(present(item))
     })
 
-    app.get('/backpack', async (request) => {
-      const items = await db.query<ItemRow>(sql`SELECT id, asset_id, label, created_at FROM backpack_items WHERE user_id = ${request.user.id} ORDER BY id`)
-      return { items: items.rows.map(present) }
+    app.get('/backpack', { schema: { querystring: PageQuery } }, async (request) => {
+      const page = request.query as Page
+      const items = await db.query<ItemRow>(sql`SELECT id, asset_id, label, created_at FROM backpack_items
+        WHERE user_id = ${request.user.id} AND id > ${pageStart(page)} ORDER BY id LIMIT ${page.limit + 1}`)
+      const { rows, next } = pageOf(items.rows, page)
+      return { items: rows.map(present), next }
     })
 
     app.delete('/backpack/:itemId', { schema: { params: ItemParams } }, async (request, reply) => {

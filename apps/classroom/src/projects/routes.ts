@@ -9,6 +9,7 @@ import { getOrCreate, sql, updateVersioned, type Queryable } from 'pgsteward'
 import { authenticateUser, type AuthUser } from '../auth/authenticate.ts'
 import type { AppContext } from '../context.ts'
 import { HttpError, badRequest, notFound } from '../http-errors.ts'
+import { PageQuery, pageOf, pageStart, type Page } from '../pagination.ts'
 import {
   claimExistingBlobs,
   collectBlobs,
@@ -103,15 +104,17 @@ export function projectRoutes(ctx: AppContext) {
       return reply.status(201).header('etag', `"${row.version}"`).send(present(row, described))
     })
 
-    app.get('/projects', async (request) => {
+    app.get('/projects', { schema: { querystring: PageQuery } }, async (request) => {
       const user = request.user
-      const rows = await db.query<ProjectRow>(sql`
+      const page = request.query as Page
+      const found = await db.query<ProjectRow>(sql`
         SELECT p.id, p.owner_id, p.name, p.version FROM projects p
-        WHERE p.owner_id = ${user.id} OR EXISTS (
+        WHERE p.id > ${pageStart(page)} AND (p.owner_id = ${user.id} OR EXISTS (
           SELECT 1 FROM project_shares s JOIN memberships m ON m.group_id = s.group_id
-          WHERE s.project_id = p.id AND m.user_id = ${user.id})
-        ORDER BY p.id`)
-      return { projects: rows.rows.map((r) => ({ id: Number(r.id), ownerId: Number(r.owner_id), name: r.name, version: r.version })) }
+          WHERE s.project_id = p.id AND m.user_id = ${user.id}))
+        ORDER BY p.id LIMIT ${page.limit + 1}`)
+      const { rows, next } = pageOf(found.rows, page)
+      return { projects: rows.map((r) => ({ id: Number(r.id), ownerId: Number(r.owner_id), name: r.name, version: r.version })), next }
     })
 
     app.get('/projects/:id', { schema: { params: IdParams } }, async (request, reply) => {
