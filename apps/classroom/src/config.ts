@@ -18,6 +18,8 @@ const Env = Type.Object({
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   MAX_UPLOAD_BYTES: Type.Integer({ minimum: 1, maximum: 100 * 1024 * 1024, default: 5 * 1024 * 1024 }),
   DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 500, default: 10 }),
+  /** Members of this group (as the identity provider sends it at login) may create live events. */
+  TEACHER_GROUP: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$', default: 'teachers' }),
 })
 
 export interface Config {
@@ -31,6 +33,7 @@ export interface Config {
   logLevel: Static<typeof Env>['LOG_LEVEL']
   maxUploadBytes: number
   dbPoolMax: number
+  teacherGroup: string
   /** Secrets generated for this run because none were set (development only). */
   generatedSecrets: string[]
 }
@@ -85,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: c.LOG_LEVEL,
     maxUploadBytes: c.MAX_UPLOAD_BYTES,
     dbPoolMax: c.DB_POOL_MAX,
+    teacherGroup: c.TEACHER_GROUP,
     generatedSecrets,
   }
 }

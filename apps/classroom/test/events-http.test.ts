@@ -31,7 +31,7 @@ async function createEvent(token: string, title = 'Quiz'): Promise<EventBody> {
 
 describe('events over HTTP', () => {
   it('creates an event and shows it without answers; answers are stored', async () => {
-    const teacher = await service.login('teacher-create')
+    const teacher = await service.login('teacher-create', ['teachers'])
     const created = await createEvent(teacher.token, 'Capitals')
     assert.equal(created.title, 'Capitals')
     assert.equal(created.teacherId, teacher.userId)
@@ -54,8 +54,8 @@ describe('events over HTTP', () => {
     assert.deepEqual(rows[0]?.questions, QUESTIONS)
   })
 
-  it('rejects bad bodies with 400 naming the field, before touching the database', async () => {
-    const { token } = await service.login('teacher-invalid')
+  it('rejects bad bodies with 400 naming the field, writing nothing', async () => {
+    const { token } = await service.login('teacher-invalid', ['teachers'])
     const cases: { body: unknown; field: string }[] = [
       { body: { questions: [] }, field: 'title' },
       { body: { title: '', questions: [] }, field: 'title' },
@@ -93,6 +93,20 @@ describe('events over HTTP', () => {
     }
   })
 
+  it('lets only members of the teachers group create events: 403 for others, whatever the body', async () => {
+    const student = await service.login('student-not-teacher', ['class-7b'])
+    for (const body of [{ title: 'Not mine to make', questions: QUESTIONS }, { nonsense: true }]) {
+      const res = await service.request('POST', '/events', { token: student.token, body })
+      assert.equal(res.status, 403, JSON.stringify(res.body))
+      assert.equal((res.body as ErrorBody).error, 'FORBIDDEN')
+      assert.match((res.body as ErrorBody).message, /"teachers" group/)
+    }
+    assert.equal((await service.sql("SELECT 1 FROM events WHERE title = 'Not mine to make'")).length, 0)
+    // Membership is as of the last login: joining the group makes the next request a teacher's.
+    const promoted = await service.login('student-not-teacher', ['class-7b', 'teachers'])
+    assert.equal((await service.request('POST', '/events', { token: promoted.token, body: { title: 'Now mine', questions: QUESTIONS } })).status, 201)
+  })
+
   it('answers 404 for an unknown event and 400 for an id that is not one', async () => {
     const { token } = await service.login('student-404')
     const missing = await service.request('GET', '/events/999999', { token })
@@ -103,7 +117,7 @@ describe('events over HTTP', () => {
   })
 
   it('the grader adds points with the service token only; concurrent additions all count', async () => {
-    const teacher = await service.login('teacher-scores')
+    const teacher = await service.login('teacher-scores', ['teachers'])
     const event = await createEvent(teacher.token)
     const student = await service.login('student-scores')
     const route = `/events/${event.id}/scores`
@@ -146,7 +160,7 @@ describe('events over HTTP', () => {
   })
 
   it('the leaderboard is the top 20 by score, ties by who joined first', async () => {
-    const teacher = await service.login('teacher-top')
+    const teacher = await service.login('teacher-top', ['teachers'])
     const event = await createEvent(teacher.token)
     const headers = { authorization: service.serviceAuth }
     const students = []

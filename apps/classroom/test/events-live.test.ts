@@ -128,7 +128,7 @@ const QUESTIONS = [
 ]
 
 async function createEvent(title: string, target: Service = service): Promise<{ id: number; teacherToken: string; teacherId: number }> {
-  const teacher = await target.login(`teacher-${title}`)
+  const teacher = await target.login(`teacher-${title}`, ['teachers'])
   const res = await target.request('POST', '/events', { token: teacher.token, body: { title, questions: QUESTIONS } })
   assert.equal(res.status, 201, JSON.stringify(res.body))
   return { id: (res.body as { id: number }).id, teacherToken: teacher.token, teacherId: teacher.userId }

@@ -28,3 +28,9 @@ export async function upsertIdentity(db: Database, username: string, groupNames:
   })
   return { userId: Number(user.id), username, groups: names }
 }
+
+/** Whether the user belongs to the group, as of their last login. */
+export async function isMember(db: Database, userId: number, groupName: string): Promise<boolean> {
+  const row = await db.maybeOne(sql`SELECT 1 FROM memberships m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ${userId} AND g.name = ${groupName}`)
+  return row !== null
+}

@@ -1,6 +1,6 @@
 /**
  * Live events:
- * - POST /events (teacher) creates an event with its questions;
+ * - POST /events creates an event with its questions (members of TEACHER_GROUP only, else 403);
  * - GET /events/:id shows it (never the answers) with its leaderboard;
  * - POST /events/:id/scores (a grader, `Authorization: Service`) adds points to a student;
  * - GET /events/:id/live is the students' WebSocket: join, answer, chat (protocol in messages.ts).
@@ -12,7 +12,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { ForeignKeyViolationError } from 'pgsteward'
 import { authenticateService, authenticateUser, verifyAccessTokenUntil, type AuthUser } from '../auth/authenticate.ts'
 import type { AppContext } from '../context.ts'
-import { HttpError, notFound, unauthorized } from '../http-errors.ts'
+import { isMember } from '../auth/identity.ts'
+import { HttpError, forbidden, notFound, unauthorized } from '../http-errors.ts'
 import { ChatRelay } from './chat.ts'
 import { addPoints, createEvent, findEvent, readLeaderboard, toEventView, type EventDefinition } from './event-store.ts'
 import { DEFAULT_HUB_OPTIONS, Hub } from './hub.ts'
@@ -89,13 +90,21 @@ export function eventRoutes(ctx: AppContext) {
     const requireUser = async (request: FastifyRequest): Promise<void> => {
       users.set(request, await authenticateUser(app, request))
     }
+    // Authorisation before validation too: a student's request is a 403 whatever its body.
+    const requireTeacher = async (request: FastifyRequest): Promise<void> => {
+      const user = await authenticateUser(app, request)
+      if (!(await isMember(db, user.id, ctx.config.teacherGroup))) {
+        throw forbidden(`Only members of the ${JSON.stringify(ctx.config.teacherGroup)} group create events: log in with it among your groups.`)
+      }
+      users.set(request, user)
+    }
     const userOf = (request: FastifyRequest): AuthUser => {
       const user = users.get(request)
       if (user === undefined) throw unauthorized()
       return user
     }
 
-    app.post('/events', { schema: { body: CreateEventBody }, preValidation: requireUser }, async (request, reply) => {
+    app.post('/events', { schema: { body: CreateEventBody }, preValidation: requireTeacher }, async (request, reply) => {
       const { title, questions } = request.body
       const seen = new Set<string>()
       for (const [index, question] of questions.entries()) {
