@@ -13,7 +13,10 @@ import { stewardDatabase } from './steward.ts'
 export interface RunningService {
   url: string
   app: FastifyInstance
-  login(username: string): Promise<string>
+  /** An access token for the user, logged in with these groups (a teacher needs the configured teachers group). */
+  login(username: string, groups?: string[]): Promise<string>
+  /** The group whose members may create live events. */
+  teacherGroup: string
 }
 
 export async function startClassroom(ctx: ScenarioContext, faults?: AppOptions['faults']): Promise<RunningService> {
@@ -35,8 +38,9 @@ export async function startClassroom(ctx: ScenarioContext, faults?: AppOptions['
   return {
     url,
     app,
-    async login(username) {
-      const res = await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username }) })
+    teacherGroup: config.teacherGroup,
+    async login(username, groups = []) {
+      const res = await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, groups }) })
       const body = (await res.json()) as { accessToken: string }
       return body.accessToken
     },

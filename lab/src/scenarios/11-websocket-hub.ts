@@ -492,7 +492,7 @@ export default defineScenario<HubOutcome>({
   async pgsteward(ctx) {
     const students = Math.min(ctx.users, 60)
     const service = await startClassroom(ctx)
-    const teacher = await service.login('teacher')
+    const teacher = await service.login('teacher', [service.teacherGroup])
     const created = await fetch(`${service.url}/events`, {
       method: 'POST',
       headers: { authorization: `Bearer ${teacher}`, 'content-type': 'application/json' },
