@@ -35,7 +35,7 @@ const RESUME_READING_AT = 64
 const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** Said in the close frame when the access token the socket was opened with expires. */
-export const TOKEN_EXPIRED_REASON = 'access token expired'
+const TOKEN_EXPIRED_REASON = 'access token expired'
 
 interface LiveContext {
   user: AuthUser
