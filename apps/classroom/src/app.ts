@@ -14,6 +14,7 @@ import type { Config } from './config.ts'
 import type { AppContext } from './context.ts'
 import { eventRoutes } from './events/routes.ts'
 import { BlobStore, type BlobFaults } from './files/blob-store.ts'
+import { removeCrashLeftovers } from './files/crash-leftovers.ts'
 import { errorHandler } from './http-errors.ts'
 import { opsRoutes } from './ops/routes.ts'
 import { projectRoutes } from './projects/routes.ts'
@@ -53,6 +54,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }
   await context.projectFiles.init()
   await context.assetFiles.init()
+  const leftovers = await removeCrashLeftovers(context)
+  if (leftovers.temporaryFiles + leftovers.orphanFiles > 0) app.log.warn(leftovers, 'removed files an earlier crash left behind')
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ error: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0] ?? ''}.` })

@@ -14,12 +14,35 @@ export const assetFileName = (md5: string, type: string): string => `${md5}.${ty
 /** The advisory lock every step that creates, names or removes this asset's file holds. */
 export const assetLockKey = (fileName: string): string => `asset:${fileName}`
 
+/** The md5 an asset file's name starts with. */
+const md5Of = (fileName: string): string => fileName.slice(0, fileName.indexOf('.'))
+
 /** After a failed upload transaction: remove the asset's file if no committed row names it. */
 export async function collectAssetFile(db: Database, store: BlobStore, md5: string, type: string): Promise<void> {
-  const name = assetFileName(md5, type)
-  await db.transaction(async (tx) => {
-    await tx.advisoryLock(assetLockKey(name))
-    const named = await tx.maybeOne(sql`SELECT 1 FROM assets WHERE md5 = ${md5} AND content_type = ${type}`)
-    if (named === null) await store.remove(name)
-  })
+  await collectAssetFiles(db, store, [assetFileName(md5, type)])
+}
+
+/** Remove each of these asset files that no committed row names; the names of those removed. */
+export async function collectAssetFiles(db: Database, store: BlobStore, fileNames: Iterable<string>): Promise<string[]> {
+  const removed: string[] = []
+  for (const name of new Set(fileNames)) {
+    await db.transaction(async (tx) => {
+      await tx.advisoryLock(assetLockKey(name))
+      const { rows } = await tx.query<{ md5: string; content_type: string }>(sql`SELECT md5, content_type FROM assets WHERE md5 = ${md5Of(name)}`)
+      if (rows.some((row) => assetFileName(row.md5, row.content_type) === name)) return
+      await store.remove(name)
+      removed.push(name)
+    })
+  }
+  return removed
+}
+
+/** Of these asset file names, those no row names now (candidates: check each under its lock). */
+export async function unnamedAssetFiles(db: Database, fileNames: readonly string[]): Promise<string[]> {
+  if (fileNames.length === 0) return []
+  const { rows } = await db.query<{ md5: string; content_type: string }>(
+    sql`SELECT md5, content_type FROM assets WHERE md5 = ANY(${[...new Set(fileNames.map(md5Of))]}::text[])`,
+  )
+  const named = new Set(rows.map((row) => assetFileName(row.md5, row.content_type)))
+  return fileNames.filter((name) => !named.has(name))
 }

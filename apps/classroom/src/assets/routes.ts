@@ -14,6 +14,7 @@ import type { FastifyInstance } from 'fastify'
 import { getOrCreate, sql } from 'pgsteward'
 import { authenticateUser } from '../auth/authenticate.ts'
 import type { AppContext } from '../context.ts'
+import { TEMPORARY_SUFFIX } from '../files/blob-store.ts'
 import { HttpError, notFound } from '../http-errors.ts'
 import { assetFileName, assetLockKey, collectAssetFile } from './asset-files.ts'
 
@@ -43,7 +44,7 @@ export function assetRoutes(ctx: AppContext) {
       if (request.headers['content-type'] !== 'application/octet-stream') {
         throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Upload the bytes with Content-Type: application/octet-stream and the asset type in ?type=.')
       }
-      const temporary = path.join(store.dir, `upload-${randomBytes(8).toString('hex')}.tmp`)
+      const temporary = path.join(store.dir, `upload-${randomBytes(8).toString('hex')}${TEMPORARY_SUFFIX}`)
       const md5 = createHash('md5')
       let size = 0
       try {

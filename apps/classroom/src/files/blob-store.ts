@@ -4,7 +4,7 @@
  * half a file. Names come only from our own hashes, never from clients.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
 /** Hooks to inject failures, used by tests and the race lab to prove files and rows stay in sync. */
@@ -14,6 +14,8 @@ export interface BlobFaults {
 }
 
 const NAME = /^[a-z0-9][a-z0-9._-]{15,127}$/
+/** Every file being written ends so until it is renamed into place (uploads too: see assets/routes.ts). */
+export const TEMPORARY_SUFFIX = '.tmp'
 
 export class BlobStore {
   readonly dir: string
@@ -49,7 +51,7 @@ export class BlobStore {
     const target = this.pathOf(name)
     if (await this.exists(name)) return
     this.faults.beforeWrite?.(name)
-    const temporary = `${target}.${randomBytes(6).toString('hex')}.tmp`
+    const temporary = `${target}.${randomBytes(6).toString('hex')}${TEMPORARY_SUFFIX}`
     await writeFile(temporary, data)
     await rename(temporary, target)
   }
@@ -71,5 +73,29 @@ export class BlobStore {
 
   async remove(name: string): Promise<void> {
     await rm(this.pathOf(name), { force: true })
+  }
+
+  /** The names of the blobs in place (temporary files left out). */
+  async list(): Promise<string[]> {
+    const entries = await readdir(this.dir)
+    return entries.filter((entry) => !entry.endsWith(TEMPORARY_SUFFIX) && NAME.test(entry))
+  }
+
+  /**
+   * Remove temporary files (`*.tmp`: writes and uploads in progress) older than `olderThanMs`:
+   * left by a process that died mid-write. Younger ones may belong to a write still running.
+   */
+  async removeStaleTemporaries(olderThanMs: number): Promise<number> {
+    const cutoff = Date.now() - olderThanMs
+    let removed = 0
+    for (const entry of await readdir(this.dir)) {
+      if (!entry.endsWith(TEMPORARY_SUFFIX)) continue
+      const file = path.join(this.dir, entry)
+      const info = await stat(file).catch(() => undefined)
+      if (info === undefined || info.mtimeMs > cutoff) continue
+      await rm(file, { force: true })
+      removed++
+    }
+    return removed
   }
 }

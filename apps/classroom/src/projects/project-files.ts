@@ -81,12 +81,24 @@ export async function insertFileRows(tx: Transaction, projectId: string, files: 
  * Remove blob files no committed row references. Each blob is checked under its lock in its own
  * short transaction, after the transaction that dropped (or failed to add) the reference ended.
  */
-export async function collectBlobs(db: Database, store: BlobStore, shas: Iterable<string>): Promise<void> {
+export async function collectBlobs(db: Database, store: BlobStore, shas: Iterable<string>): Promise<string[]> {
+  const removed: string[] = []
   for (const sha of new Set(shas)) {
     await db.transaction(async (tx) => {
       await tx.advisoryLock(`blob:${sha}`)
       const used = await tx.maybeOne(sql`SELECT 1 FROM project_files WHERE sha256 = ${sha} LIMIT 1`)
-      if (used === null) await store.remove(sha)
+      if (used !== null) return
+      await store.remove(sha)
+      removed.push(sha)
     })
   }
+  return removed
+}
+
+/** Of these blobs, those no row references now (candidates: `collectBlobs` checks each under its lock). */
+export async function unreferencedBlobs(db: Database, shas: readonly string[]): Promise<string[]> {
+  if (shas.length === 0) return []
+  const { rows } = await db.query<{ sha256: string }>(sql`SELECT DISTINCT sha256 FROM project_files WHERE sha256 = ANY(${shas}::text[])`)
+  const referenced = new Set(rows.map((row) => row.sha256))
+  return shas.filter((sha) => !referenced.has(sha))
 }
