@@ -39,14 +39,18 @@ describe('files left by a crash', () => {
       await writeFile(file, 'half written')
       await utimes(file, twoHoursAgo, twoHoursAgo)
     }
+    // Not named as an asset file: not ours to judge, so it stays.
+    const foreign = 'notes-from-an-operator.txt'
+    await writeFile(path.join(assetFiles.dir, foreign), 'keep me')
+    await writeFile(path.join(projectFiles.dir, foreign), 'keep me too')
     const freshTemporary = path.join(assetFiles.dir, 'upload-8899aabbccddeeff.tmp')
     await writeFile(freshTemporary, 'an upload still running')
 
     // Starting the service again over the same database and directory sweeps them.
     const restarted = await buildApp({ config: service.config, db: service.db })
     await restarted.close()
-    assert.deepEqual((await readdir(projectFiles.dir)).sort(), [keptBlob])
-    assert.deepEqual((await readdir(assetFiles.dir)).sort(), [keptAsset, path.basename(freshTemporary)].sort())
+    assert.deepEqual((await readdir(projectFiles.dir)).sort(), [keptBlob, foreign].sort())
+    assert.deepEqual((await readdir(assetFiles.dir)).sort(), [keptAsset, foreign, path.basename(freshTemporary)].sort())
 
     // Nothing left to do: a second sweep removes nothing, and what rows name still reads back.
     assert.deepEqual(await removeCrashLeftovers(service.app.context), { temporaryFiles: 0, orphanFiles: 0 })

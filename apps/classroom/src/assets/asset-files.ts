@@ -14,8 +14,11 @@ export const assetFileName = (md5: string, type: string): string => `${md5}.${ty
 /** The advisory lock every step that creates, names or removes this asset's file holds. */
 export const assetLockKey = (fileName: string): string => `asset:${fileName}`
 
+/** What `assetFileName` makes: files named otherwise are not an asset's, and are never touched. */
+const ASSET_FILE = /^[0-9a-f]{32}\.[a-z0-9.+_-]+$/
+
 /** The md5 an asset file's name starts with. */
-const md5Of = (fileName: string): string => fileName.slice(0, fileName.indexOf('.'))
+const md5Of = (fileName: string): string => fileName.slice(0, 32)
 
 /** After a failed upload transaction: remove the asset's file if no committed row names it. */
 export async function collectAssetFile(db: Database, store: BlobStore, md5: string, type: string): Promise<void> {
@@ -39,10 +42,11 @@ export async function collectAssetFiles(db: Database, store: BlobStore, fileName
 
 /** Of these asset file names, those no row names now (candidates: check each under its lock). */
 export async function unnamedAssetFiles(db: Database, fileNames: readonly string[]): Promise<string[]> {
-  if (fileNames.length === 0) return []
+  const assetNames = fileNames.filter((name) => ASSET_FILE.test(name))
+  if (assetNames.length === 0) return []
   const { rows } = await db.query<{ md5: string; content_type: string }>(
-    sql`SELECT md5, content_type FROM assets WHERE md5 = ANY(${[...new Set(fileNames.map(md5Of))]}::text[])`,
+    sql`SELECT md5, content_type FROM assets WHERE md5 = ANY(${[...new Set(assetNames.map(md5Of))]}::text[])`,
   )
   const named = new Set(rows.map((row) => assetFileName(row.md5, row.content_type)))
-  return fileNames.filter((name) => !named.has(name))
+  return assetNames.filter((name) => !named.has(name))
 }

@@ -22,6 +22,9 @@ export interface StoredFile {
   size: number
 }
 
+/** How `BlobStore.sha256` names a blob. */
+const SHA256 = /^[0-9a-f]{64}$/
+
 /** Relative paths of plain segments: no `..`, no absolute paths, no hidden tricks. */
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$/
 
@@ -95,8 +98,10 @@ export async function collectBlobs(db: Database, store: BlobStore, shas: Iterabl
   return removed
 }
 
-/** Of these blobs, those no row references now (candidates: `collectBlobs` checks each under its lock). */
-export async function unreferencedBlobs(db: Database, shas: readonly string[]): Promise<string[]> {
+/** Of these file names, the blobs no row references now (candidates: `collectBlobs` checks each under its lock). */
+export async function unreferencedBlobs(db: Database, fileNames: readonly string[]): Promise<string[]> {
+  // A file not named by a sha256 is not a blob of ours: never a candidate.
+  const shas = fileNames.filter((name) => SHA256.test(name))
   if (shas.length === 0) return []
   const { rows } = await db.query<{ sha256: string }>(sql`SELECT DISTINCT sha256 FROM project_files WHERE sha256 = ANY(${shas}::text[])`)
   const referenced = new Set(rows.map((row) => row.sha256))
