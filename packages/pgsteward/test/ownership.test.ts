@@ -1,61 +1,55 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { ConcurrentUseError, PoolDeadlockError, SessionClosedError, sql, type Transaction } from '../src/index.ts'
+import { ConcurrentUseError, PoolDeadlockError, SessionClosedError, sql, type Database, type Transaction } from '../src/index.ts'
 import { setup } from './support.ts'
 
 const ctx = await setup('ownership')
 await ctx.admin('CREATE TABLE items (id serial PRIMARY KEY, label text NOT NULL)')
 await ctx.admin('CREATE SEQUENCE call_order')
 
+/**
+ * Open a transaction that waits, and use its object from this test body, which is not inside the
+ * transaction's callback: it plays "another request". `release` lets the transaction finish.
+ */
+async function smuggleTransaction(db: Database): Promise<{ smuggled: Transaction; err: unknown; release: () => Promise<void> }> {
+  let smuggled: Transaction | undefined
+  let letGo!: () => void
+  const open = db.transaction(async (tx) => {
+    smuggled = tx
+    await new Promise<void>((r) => (letGo = r))
+  })
+  while (smuggled === undefined) await new Promise((r) => setTimeout(r, 5))
+  const err = await smuggled.query(sql`SELECT 1`).then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  return {
+    smuggled,
+    err,
+    release: async () => {
+      letGo()
+      await open
+    },
+  }
+}
+
 describe('session ownership', () => {
   it('refuses a transaction smuggled into another async scope, naming both call sites', async () => {
     const db = ctx.open({ pool: { max: 3 }, callSites: 'always' })
-    let smuggled: Transaction | undefined
-    let letGo!: () => void
-    const open = db.transaction(async (tx) => {
-      smuggled = tx
-      await new Promise<void>((r) => (letGo = r))
-    })
-    while (smuggled === undefined) await new Promise((r) => setTimeout(r, 5))
-    // This test body is not inside the transaction's callback: it plays "another request".
-    const err = await smuggled.query(sql`SELECT 1`).then(
-      () => undefined,
-      (e: unknown) => e,
-    )
+    const { smuggled, err, release } = await smuggleTransaction(db)
     assert.ok(err instanceof ConcurrentUseError, `got ${String(err)}`)
     assert.equal(err.code, 'SESSION_CONCURRENT_USE')
     assert.match(err.message, /Opened at:\n\s+at .*ownership\.test\.ts:\d+/)
     assert.match(err.message, /Used at:\n\s+at .*ownership\.test\.ts:\d+/)
     assert.notEqual(err.openedAt, err.usedAt)
-    letGo()
-    await open
+    await release()
     await assert.rejects(smuggled.query(sql`SELECT 1`), (e: unknown) => e instanceof SessionClosedError && /used after its callback settled/.test(e.message))
   })
 
   it("records call sites only after the first ownership error by default, and says so in the error that lacks one", async () => {
     const db = ctx.open({ pool: { max: 3 } })
     assert.equal(db.options.callSites, 'after-first-error')
-    const smuggle = async (): Promise<{ err: unknown; release: () => Promise<void> }> => {
-      let smuggled: Transaction | undefined
-      let letGo!: () => void
-      const open = db.transaction(async (tx) => {
-        smuggled = tx
-        await new Promise<void>((r) => (letGo = r))
-      })
-      while (smuggled === undefined) await new Promise((r) => setTimeout(r, 5))
-      const err = await smuggled.query(sql`SELECT 1`).then(
-        () => undefined,
-        (e: unknown) => e,
-      )
-      return {
-        err,
-        release: async () => {
-          letGo()
-          await open
-        },
-      }
-    }
-    const first = await smuggle()
+    const first = await smuggleTransaction(db)
     assert.ok(first.err instanceof ConcurrentUseError, `got ${String(first.err)}`)
     assert.equal(first.err.openedAt, undefined)
     assert.doesNotMatch(first.err.message, /Opened at:/)
@@ -63,7 +57,7 @@ describe('session ownership', () => {
     assert.match(first.err.message, /Used at:\n\s+at .*ownership\.test\.ts:\d+/, 'the misuse itself is always located')
     await first.release()
 
-    const second = await smuggle()
+    const second = await smuggleTransaction(db)
     assert.ok(second.err instanceof ConcurrentUseError, `got ${String(second.err)}`)
     assert.match(second.err.message, /Opened at:\n\s+at .*ownership\.test\.ts:\d+/, 'recorded once an ownership error was seen')
     assert.doesNotMatch(second.err.message, /not recorded/)
