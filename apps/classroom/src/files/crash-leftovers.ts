@@ -7,7 +7,9 @@
  * file it is about to commit; temporary files are removed only once they are an hour old.
  */
 import { collectAssetFiles, unnamedAssetFiles } from '../assets/asset-files.ts'
+import type { Database } from 'pgsteward'
 import type { AppContext } from '../context.ts'
+import type { BlobStore } from './blob-store.ts'
 import { collectBlobs, unreferencedBlobs } from '../projects/project-files.ts'
 
 /** A temporary file younger than this may be a write still running in another instance. */
@@ -20,20 +22,30 @@ export interface CrashLeftovers {
   orphanFiles: number
 }
 
+/** How one store tells which of its files no row names, and removes them under their locks. */
+interface OrphanRules {
+  store: BlobStore
+  /** Of these file names, those no row names now: candidates only. */
+  candidates: (db: Database, names: readonly string[]) => Promise<string[]>
+  /** Recheck each under its writers' lock and remove it if still unnamed; the names removed. */
+  collect: (db: Database, store: BlobStore, names: readonly string[]) => Promise<string[]>
+}
+
+async function removeOrphans(db: Database, { store, candidates, collect }: OrphanRules): Promise<number> {
+  const names = await store.list()
+  let removed = 0
+  for (let i = 0; i < names.length; i += BATCH) {
+    removed += (await collect(db, store, await candidates(db, names.slice(i, i + BATCH)))).length
+  }
+  return removed
+}
+
 export async function removeCrashLeftovers(ctx: Pick<AppContext, 'db' | 'projectFiles' | 'assetFiles'>): Promise<CrashLeftovers> {
   const { db, projectFiles, assetFiles } = ctx
   let temporaryFiles = 0
   for (const store of [projectFiles, assetFiles]) temporaryFiles += await store.removeStaleTemporaries(STALE_TEMPORARY_MS)
-  let orphanFiles = 0
-  const blobs = await projectFiles.list()
-  for (let i = 0; i < blobs.length; i += BATCH) {
-    const candidates = await unreferencedBlobs(db, blobs.slice(i, i + BATCH))
-    orphanFiles += (await collectBlobs(db, projectFiles, candidates)).length
-  }
-  const assets = await assetFiles.list()
-  for (let i = 0; i < assets.length; i += BATCH) {
-    const candidates = await unnamedAssetFiles(db, assets.slice(i, i + BATCH))
-    orphanFiles += (await collectAssetFiles(db, assetFiles, candidates)).length
-  }
+  const orphanFiles =
+    (await removeOrphans(db, { store: projectFiles, candidates: unreferencedBlobs, collect: collectBlobs })) +
+    (await removeOrphans(db, { store: assetFiles, candidates: unnamedAssetFiles, collect: collectAssetFiles }))
   return { temporaryFiles, orphanFiles }
 }
