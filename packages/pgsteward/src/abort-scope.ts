@@ -2,7 +2,7 @@
  * One AbortSignal for a scope, combining the caller's `signal` and `timeoutMs`. Its reason is
  * always a pgsteward error: `AbortedError` carrying the caller's reason, or `ScopeTimeoutError`.
  */
-import { AbortedError, ScopeTimeoutError } from './errors.ts'
+import { AbortedError, ScopeTimeoutError } from './errors.js'
 
 export class AbortScope {
   readonly #controller = new AbortController()

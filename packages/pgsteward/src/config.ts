@@ -2,8 +2,8 @@
  * Options for `createDatabase`, their defaults, and the validation that runs before any
  * connection is made. Every problem is collected (not just the first) and each says what to change.
  */
-import type { CallSiteMode } from './call-site.ts'
-import { ConfigError } from './errors.ts'
+import type { CallSiteMode } from './call-site.js'
+import { ConfigError } from './errors.js'
 
 /** Pool sizing and timing. */
 export interface PoolOptions {

@@ -7,7 +7,7 @@
  */
 
 import { fileURLToPath } from 'node:url'
-import { isStatementCacheFailure } from './statement-cache.ts'
+import { isStatementCacheFailure } from './statement-cache.js'
 
 /** Fields PostgreSQL reports with an error, where it reports them. */
 export interface ServerErrorFields {
@@ -85,7 +85,9 @@ function describeHolders(holders: readonly HolderInfo[]): string {
   return `\nConnections in use:\n${lines.join('\n')}`
 }
 
-const OWN_SOURCE = fileURLToPath(new URL('.', import.meta.url))
+/** This package's compiled code and, where source maps translate frames back, its sources. */
+const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url))
+const OWN_CODE = [`${PACKAGE_ROOT}dist/`, `${PACKAGE_ROOT}src/`]
 
 /**
  * A recorded stack as a reader wants it: the caller's frames, without pgsteward's own or Node's
@@ -97,7 +99,7 @@ function indent(stack: string, spaces: number): string {
     .split('\n')
     .slice(1)
     .map((line) => line.trim())
-    .filter((line) => line.length > 0 && !line.includes(OWN_SOURCE) && !line.includes('(node:') && !line.startsWith('at node:'))
+    .filter((line) => line.length > 0 && !OWN_CODE.some((dir) => line.includes(dir)) && !line.includes('(node:') && !line.startsWith('at node:'))
     .map((line) => pad + line)
     .join('\n')
 }

@@ -3,8 +3,8 @@
  * throwing. A check that never touches the database says "ok" while the database is down.
  */
 import { performance } from 'node:perf_hooks'
-import type { PoolStateSnapshot } from './errors.ts'
-import type { Pool } from './pool.ts'
+import type { PoolStateSnapshot } from './errors.js'
+import type { Pool } from './pool.js'
 
 export interface HealthReport {
   /** ok: answered without waiting; degraded: had to wait or others are queued; down: no answer. */

@@ -2,15 +2,15 @@
  * pgsteward: PostgreSQL for Node.js under concurrency, without leaks, lost updates, hangs or
  * surprises. Everything public is exported here; everything else is private.
  */
-export { createDatabase, Database } from './database.ts'
-export { sql, SqlFragment, SqlIdentifier, UnsafeSql, type CompiledQuery } from './sql.ts'
-export { getOrCreate, updateVersioned, type GetOrCreateOptions, type VersionedUpdateOptions } from './race-free.ts'
-export type { DatabaseOptions, PoolOptions, RetryOptions } from './config.ts'
-export type { CallSiteMode } from './call-site.ts'
-export type { DatabaseEvents, DestroyReason, PoolCounters, PoolStats } from './pool.ts'
-export type { HealthReport } from './health.ts'
-export type { QueryResult, Row } from './query-result.ts'
-export type { IsolationLevel, Queryable, Session, SessionOptions, Statement, Transaction, TransactionOptions } from './scope.ts'
+export { createDatabase, Database } from './database.js'
+export { sql, SqlFragment, SqlIdentifier, UnsafeSql, type CompiledQuery } from './sql.js'
+export { getOrCreate, updateVersioned, type GetOrCreateOptions, type VersionedUpdateOptions } from './race-free.js'
+export type { DatabaseOptions, PoolOptions, RetryOptions } from './config.js'
+export type { CallSiteMode } from './call-site.js'
+export type { DatabaseEvents, DestroyReason, PoolCounters, PoolStats } from './pool.js'
+export type { HealthReport } from './health.js'
+export type { QueryResult, Row } from './query-result.js'
+export type { IsolationLevel, Queryable, Session, SessionOptions, Statement, Transaction, TransactionOptions } from './scope.js'
 export {
   PgStewardError,
   ConfigError,
@@ -46,4 +46,4 @@ export {
   type ServerErrorFields,
   type PoolStateSnapshot,
   type HolderInfo,
-} from './errors.ts'
+} from './errors.js'

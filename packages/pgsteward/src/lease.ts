@@ -5,10 +5,10 @@
  * abort error (or `SessionClosedError`), never the connection.
  */
 import type pg from 'pg'
-import type { CallSite } from './call-site.ts'
-import { AbortedError, SessionClosedError } from './errors.ts'
-import type { Pool } from './pool.ts'
-import type { DriverResult, PooledConnection } from './pooled-connection.ts'
+import type { CallSite } from './call-site.js'
+import { AbortedError, SessionClosedError } from './errors.js'
+import type { Pool } from './pool.js'
+import type { DriverResult, PooledConnection } from './pooled-connection.js'
 
 /** A submittable that never reached a connection still owes its consumer an error. */
 export function deliverError(submittable: pg.Submittable, err: unknown): void {

@@ -6,8 +6,8 @@
  * by this entry point (`pgsteward/metrics`).
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import type { Database } from './database.ts'
-import type { PoolCounters } from './pool.ts'
+import type { Database } from './database.js'
+import type { PoolCounters } from './pool.js'
 
 interface Registered {
   db: Database

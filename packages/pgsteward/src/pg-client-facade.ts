@@ -5,10 +5,10 @@
  */
 import { EventEmitter } from 'node:events'
 import type pg from 'pg'
-import { ReleasedConnectionError } from './errors.ts'
-import { parsePgQueryArguments, settle } from './pg-query-arguments.ts'
-import type { Pool } from './pool.ts'
-import type { PooledConnection } from './pooled-connection.ts'
+import { ReleasedConnectionError } from './errors.js'
+import { parsePgQueryArguments, settle } from './pg-query-arguments.js'
+import type { Pool } from './pool.js'
+import type { PooledConnection } from './pooled-connection.js'
 
 export class StewardPgClient extends EventEmitter {
   readonly #conn: PooledConnection

@@ -3,11 +3,11 @@
  * so migrating an application is a one-line import change. Options pg.Pool has and pgsteward does
  * not honour are rejected with a clear error, never silently ignored.
  */
-import type { DatabaseOptions } from './config.ts'
-import { Database } from './database.ts'
-import { resolveOptions } from './config.ts'
-import { ConfigError } from './errors.ts'
-import { StewardPgPool } from './pg-pool-facade.ts'
+import type { DatabaseOptions } from './config.js'
+import { Database } from './database.js'
+import { resolveOptions } from './config.js'
+import { ConfigError } from './errors.js'
+import { StewardPgPool } from './pg-pool-facade.js'
 
 /** pg.Pool options with a pgsteward equivalent. */
 export interface PgPoolOptions {
@@ -107,4 +107,4 @@ export class Pool extends StewardPgPool {
   }
 }
 
-export type { StewardPgClient } from './pg-client-facade.ts'
+export type { StewardPgClient } from './pg-client-facade.js'

@@ -10,13 +10,13 @@
  */
 import { EventEmitter } from 'node:events'
 import type pg from 'pg'
-import type { CallSite } from './call-site.ts'
-import type { Database } from './database.ts'
-import { PoolClosedError } from './errors.ts'
-import { deliverError } from './lease.ts'
-import { StewardPgClient } from './pg-client-facade.ts'
-import { parsePgQueryArguments, settle } from './pg-query-arguments.ts'
-import type { PooledConnection } from './pooled-connection.ts'
+import type { CallSite } from './call-site.js'
+import type { Database } from './database.js'
+import { PoolClosedError } from './errors.js'
+import { deliverError } from './lease.js'
+import { StewardPgClient } from './pg-client-facade.js'
+import { parsePgQueryArguments, settle } from './pg-query-arguments.js'
+import type { PooledConnection } from './pooled-connection.js'
 
 // The class name contains "Pool": Drizzle recognises a pool by it and checks a client out for transactions.
 export class StewardPgPool extends EventEmitter {

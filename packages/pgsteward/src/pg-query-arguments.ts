@@ -3,7 +3,7 @@
  * or a submittable (cursor, stream). This turns any of those into one shape.
  */
 import type pg from 'pg'
-import { MisuseError } from './errors.ts'
+import { MisuseError } from './errors.js'
 
 export type PgCallback = (err: Error | undefined, result?: unknown) => void
 

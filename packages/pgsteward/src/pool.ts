@@ -6,8 +6,8 @@
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type pg from 'pg'
-import { CallSiteRecorder, captureCallSite, type CallSite } from './call-site.ts'
-import type { ResolvedOptions } from './config.ts'
+import { CallSiteRecorder, captureCallSite, type CallSite } from './call-site.js'
+import type { ResolvedOptions } from './config.js'
 import {
   abortErrorFrom,
   ConfigError,
@@ -17,12 +17,12 @@ import {
   PoolTimeoutError,
   type HolderInfo,
   type PoolStateSnapshot,
-} from './errors.ts'
-import { LatencyHistogram } from './latency-histogram.ts'
-import { PooledConnection } from './pooled-connection.ts'
-import { checkServerCapacity } from './server-capacity.ts'
-import { StatementNames } from './statement-cache.ts'
-import { WaitQueue } from './wait-queue.ts'
+} from './errors.js'
+import { LatencyHistogram } from './latency-histogram.js'
+import { PooledConnection } from './pooled-connection.js'
+import { checkServerCapacity } from './server-capacity.js'
+import { StatementNames } from './statement-cache.js'
+import { WaitQueue } from './wait-queue.js'
 
 /** Why a connection was closed, as counted in `stats().destroyed`. */
 export type DestroyReason = 'broken' | 'lifetime' | 'idle' | 'validation' | 'unclean' | 'closing' | 'released-with-error'

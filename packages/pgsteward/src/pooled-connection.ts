@@ -4,12 +4,12 @@
  * the session was changed, whether the socket broke, and when it was made, lent and returned.
  */
 import pg from 'pg'
-import type { CallSite } from './call-site.ts'
-import { BeginWithStatement, canCarryBegin } from './begin-with-statement.ts'
-import { sendCancelRequest } from './cancel-request.ts'
-import { isConnectionFatal } from './errors.ts'
-import { changesSession } from './session-changes.ts'
-import { cachedStatementFailure, markStatementCacheFailure, type StatementNames } from './statement-cache.ts'
+import type { CallSite } from './call-site.js'
+import { BeginWithStatement, canCarryBegin } from './begin-with-statement.js'
+import { sendCancelRequest } from './cancel-request.js'
+import { isConnectionFatal } from './errors.js'
+import { changesSession } from './session-changes.js'
+import { cachedStatementFailure, markStatementCacheFailure, type StatementNames } from './statement-cache.js'
 
 /** ReadyForQuery status: idle, in a transaction block, in a failed transaction block. */
 export type TransactionStatus = 'I' | 'T' | 'E'

@@ -2,8 +2,8 @@
  * The result shape every query method returns, and the row-count contracts of `one`,
  * `maybeOne` and `many`, shared by the database, sessions and transactions.
  */
-import { NoRowsError, TooManyRowsError } from './errors.ts'
-import type { DriverResult } from './pooled-connection.ts'
+import { NoRowsError, TooManyRowsError } from './errors.js'
+import type { DriverResult } from './pooled-connection.js'
 
 export type Row = Record<string, unknown>
 

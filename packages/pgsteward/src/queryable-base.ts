@@ -2,9 +2,9 @@
  * `query`, `one`, `maybeOne` and `many`, written once over a single `execute` that the
  * database and every scope provide.
  */
-import { atLeastOne, atMostOne, exactlyOne, type QueryResult, type Row } from './query-result.ts'
-import type { Queryable, Statement } from './scope.ts'
-import { toQuery, type CompiledQuery } from './sql.ts'
+import { atLeastOne, atMostOne, exactlyOne, type QueryResult, type Row } from './query-result.js'
+import type { Queryable, Statement } from './scope.js'
+import { toQuery, type CompiledQuery } from './sql.js'
 
 export abstract class QueryableBase implements Queryable {
   /** Run an already compiled statement; `query` is the public way in. */

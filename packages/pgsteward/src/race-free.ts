@@ -3,10 +3,10 @@
  * requests, and read-modify-write without lost updates. Both rely on the database (a unique
  * constraint, a version column), never on "check first, then write".
  */
-import { MisuseError, NoRowsError, StaleVersionError } from './errors.ts'
-import type { Row } from './query-result.ts'
-import type { Queryable } from './scope.ts'
-import { sql, type SqlFragment } from './sql.ts'
+import { MisuseError, NoRowsError, StaleVersionError } from './errors.js'
+import type { Row } from './query-result.js'
+import type { Queryable } from './scope.js'
+import { sql, type SqlFragment } from './sql.js'
 
 export interface GetOrCreateOptions {
   /** Table name, or [schema, table]. */

@@ -8,17 +8,17 @@
  *   savepoint or nested transaction holds its parent until it finishes, so nothing interleaves.
  */
 import type { AsyncLocalStorage } from 'node:async_hooks'
-import type { RetryOptions } from './config.ts'
-import { ConcurrentUseError, FailedTransactionError, MisuseError, SessionClosedError, mapDriverError } from './errors.ts'
+import type { RetryOptions } from './config.js'
+import { ConcurrentUseError, FailedTransactionError, MisuseError, SessionClosedError, mapDriverError } from './errors.js'
 import type pg from 'pg'
-import type { CallSite } from './call-site.ts'
-import type { Lease } from './lease.ts'
-import type { Pool } from './pool.ts'
-import type { DriverResult } from './pooled-connection.ts'
-import { toQueryResult, type QueryResult, type Row } from './query-result.ts'
-import { QueryableBase } from './queryable-base.ts'
-import { sql, type CompiledQuery, type SqlFragment, type UnsafeSql } from './sql.ts'
-import { runHooks, runTransaction } from './transaction.ts'
+import type { CallSite } from './call-site.js'
+import type { Lease } from './lease.js'
+import type { Pool } from './pool.js'
+import type { DriverResult } from './pooled-connection.js'
+import { toQueryResult, type QueryResult, type Row } from './query-result.js'
+import { QueryableBase } from './queryable-base.js'
+import { sql, type CompiledQuery, type SqlFragment, type UnsafeSql } from './sql.js'
+import { runHooks, runTransaction } from './transaction.js'
 
 export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializable'
 

@@ -2,7 +2,7 @@
  * On first connect, compare `pool.max` with the connections the server can still give: a pool
  * that can only fail under production load is a configuration error, reported at start-up.
  */
-import type { PooledConnection } from './pooled-connection.ts'
+import type { PooledConnection } from './pooled-connection.js'
 
 interface CapacityRow {
   max_connections: number

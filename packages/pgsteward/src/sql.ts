@@ -3,7 +3,7 @@
  * through `sql.identifier`; fragments compose; raw text only through the visibly unsafe
  * `sql.unsafe`. There is no other way to build a statement, so injection needs a grep-able word.
  */
-import { MisuseError } from './errors.ts'
+import { MisuseError } from './errors.js'
 
 /** A composable piece of SQL with its parameters. Build it with the `sql` tag. */
 export class SqlFragment {

@@ -10,9 +10,9 @@ import {
   isConnectionFatal,
   isRetryableTransactionError,
   mapDriverError,
-} from './errors.ts'
-import type { Lease } from './lease.ts'
-import { Scope, type Hooks, type ScopeHost, type Transaction, type TransactionOptions } from './scope.ts'
+} from './errors.js'
+import type { Lease } from './lease.js'
+import { Scope, type Hooks, type ScopeHost, type Transaction, type TransactionOptions } from './scope.js'
 
 /** BEGIN with the requested characteristics; validated so a typo is an error, not a default. */
 function beginStatement(options: TransactionOptions | undefined): string {

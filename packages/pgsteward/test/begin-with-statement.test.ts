@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import type { EventEmitter } from 'node:events'
 import { describe, it } from 'node:test'
 import Cursor from 'pg-cursor'
-import { UniqueViolationError, sql, type Database } from '../src/index.ts'
+import { UniqueViolationError, sql, type Database } from 'pgsteward'
 import { setup } from './support.ts'
 
 const ctx = await setup('begin_with_statement')

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { performance } from 'node:perf_hooks'
 import { describe, it } from 'node:test'
-import { AbortedError, AmbiguousCommitError, ScopeTimeoutError, sql } from '../src/index.ts'
+import { AbortedError, AmbiguousCommitError, ScopeTimeoutError, sql } from 'pgsteward'
 import { collectUnhandledRejections, eventually, setup, sleep } from './support.ts'
 
 const ctx = await setup('cancellation')

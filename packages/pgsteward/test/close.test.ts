@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { PoolClosedError, sql } from '../src/index.ts'
+import { PoolClosedError, sql } from 'pgsteward'
 import { eventually, setup } from './support.ts'
 
 const ctx = await setup('close')

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { ConfigError, createDatabase, type DatabaseOptions } from '../src/index.ts'
+import { ConfigError, createDatabase, type DatabaseOptions } from 'pgsteward'
 import { setup } from './support.ts'
 
 const ctx = await setup('config')

@@ -1,7 +1,7 @@
 /** The error catalogue: every public error class has a stable, distinct code and a message that says what to do. */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import * as api from '../src/index.ts'
+import * as api from 'pgsteward'
 
 const state = { total: 1, idle: 0, inUse: 1, waiting: 1, connecting: 0, max: 1 }
 const fields = { sqlState: 'XXXXX' }

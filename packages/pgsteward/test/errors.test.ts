@@ -16,7 +16,7 @@ import {
   SerializationFailureError,
   UniqueViolationError,
   sql,
-} from '../src/index.ts'
+} from 'pgsteward'
 import { eventually, setup } from './support.ts'
 
 const ctx = await setup('errors')

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { sql } from '../src/index.ts'
+import { sql } from 'pgsteward'
 import { eventually, setup, sleep } from './support.ts'
 
 const ctx = await setup('lifetime')

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Registry } from 'prom-client'
-import { sql } from '../src/index.ts'
-import { registerMetrics } from '../src/metrics.ts'
+import { sql } from 'pgsteward'
+import { registerMetrics } from 'pgsteward/metrics'
 import { setup } from './support.ts'
 
 const ctx = await setup('metrics')

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { ConcurrentUseError, PoolDeadlockError, SessionClosedError, sql, type Database, type Transaction } from '../src/index.ts'
+import { ConcurrentUseError, PoolDeadlockError, SessionClosedError, sql, type Database, type Transaction } from 'pgsteward'
 import { setup } from './support.ts'
 
 const ctx = await setup('ownership')

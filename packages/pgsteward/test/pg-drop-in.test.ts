@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { ConfigError } from '../src/index.ts'
-import { Pool } from '../src/pg-drop-in.ts'
+import { ConfigError } from 'pgsteward'
+import { Pool } from 'pgsteward/pg'
 import { setup } from './support.ts'
 
 const ctx = await setup('pg_drop_in')

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import Cursor from 'pg-cursor'
 import QueryStream from 'pg-query-stream'
 import type pg from 'pg'
-import { PoolTimeoutError, ReleasedConnectionError, sql } from '../src/index.ts'
+import { PoolTimeoutError, ReleasedConnectionError, sql } from 'pgsteward'
 import { eventually, setup } from './support.ts'
 
 const ctx = await setup('pg_facade')

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { PoolTimeoutError, sql } from '../src/index.ts'
+import { PoolTimeoutError, sql } from 'pgsteward'
 import { setup } from './support.ts'
 
 const ctx = await setup('timeout')

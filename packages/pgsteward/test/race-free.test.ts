@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { getOrCreate, MisuseError, StaleVersionError, updateVersioned, sql } from '../src/index.ts'
+import { getOrCreate, MisuseError, StaleVersionError, updateVersioned, sql } from 'pgsteward'
 import { setup } from './support.ts'
 
 const ctx = await setup('race_free')

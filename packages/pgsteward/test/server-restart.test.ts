@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { startEmbeddedServer } from '@pgsteward/testkit'
-import { createDatabase, PoolTimeoutError, sql } from '../src/index.ts'
+import { createDatabase, PoolTimeoutError, sql } from 'pgsteward'
 import { eventually } from './support.ts'
 
 // This file stops and starts a server, so it runs its own rather than the run's shared one.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { MisuseError, sql } from '../src/index.ts'
+import { MisuseError, sql } from 'pgsteward'
 import { setup } from './support.ts'
 
 const ctx = await setup('sql_tag')

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { DatabaseError, sql, type Database, type Session } from '../src/index.ts'
+import { DatabaseError, sql, type Database, type Session } from 'pgsteward'
 import { setup } from './support.ts'
 
 const ctx = await setup('statement_cache')

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import { after } from 'node:test'
 import { createTestDatabase, withClient } from '@pgsteward/testkit'
-import { createDatabase, type Database, type DatabaseOptions } from '../src/index.ts'
+import { createDatabase, type Database, type DatabaseOptions } from 'pgsteward'
 
 export interface TestContext {
   url: string

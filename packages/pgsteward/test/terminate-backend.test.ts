@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { AdminShutdownError, ConnectionLostError, sql } from '../src/index.ts'
+import { AdminShutdownError, ConnectionLostError, sql } from 'pgsteward'
 import { collectUnhandledRejections, eventually, setup } from './support.ts'
 
 const ctx = await setup('terminate')
