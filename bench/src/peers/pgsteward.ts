@@ -1,32 +1,23 @@
 /**
  * pgsteward as the workloads use it: `db.query` / `db.transaction` for the SQL workloads, and
- * the public `db.pool` for the pool-overhead, ownership-overhead and queueing workloads.
+ * `db.session` and the pg.Pool facade for the pool-overhead, ownership-overhead and queueing workloads.
  */
-import { createDatabase, sql, type Database } from 'pgsteward'
+import { createDatabase, sql } from 'pgsteward'
+import type { StewardPgClient as Client } from 'pgsteward/pg'
 import { randomAccountId } from '../accounts.ts'
 import type { OpenPeer, PooledPeer } from './peer.ts'
-
-type PooledConnection = Awaited<ReturnType<Database['pool']['acquire']>>
 
 async function openPgsteward(url: string, poolMax: number, scopesInUse: boolean, statementCacheSize?: number): Promise<OpenPeer> {
   // Room for ten thousand queued acquirers to be served (well under a second normally).
   const db = createDatabase({ connectionString: url, pool: { max: poolMax, acquireTimeoutMs: 60_000 }, statementCacheSize })
-  const pool = db.pool
+  const facade = db.asPgPool()
   if (scopesInUse) await db.session(() => Promise.resolve())
   return {
     operations: {
-      async acquireRelease() {
-        pool.release(await pool.acquire())
-      },
+      // A session that runs no statement borrows and returns a connection: the pool's own cost, through the public API.
+      acquireRelease: () => db.session(() => Promise.resolve()),
       selectOne: () => db.query(sql`SELECT 1`),
-      async selectOneBypassingScopes() {
-        const conn = await pool.acquire()
-        try {
-          return await conn.query({ text: 'SELECT 1' })
-        } finally {
-          pool.release(conn)
-        }
-      },
+      selectOneBypassingScopes: () => db.session((s) => s.query(sql`SELECT 1`)),
       readAccount: () => db.query(sql`SELECT * FROM bench_accounts WHERE id = ${randomAccountId()}`),
       updateAndReadAccount: () =>
         db.transaction(async (tx) => {
@@ -35,13 +26,12 @@ async function openPgsteward(url: string, poolMax: number, scopesInUse: boolean,
           return tx.query(sql`SELECT * FROM bench_accounts WHERE id = ${id}`)
         }),
     },
+    // The wait queue through the pg.Pool facade's connect/release: the public way to hold a connection across awaits.
     primitives: {
-      acquire: () => pool.acquire(),
-      selectOne(conn: PooledConnection) {
-        return conn.query({ text: 'SELECT 1' })
-      },
-      release(conn: PooledConnection) {
-        pool.release(conn)
+      acquire: () => facade.connect(),
+      selectOne: (client: Client) => client.query('SELECT 1'),
+      release(client: Client) {
+        client.release()
       },
     },
     async close() {

@@ -171,8 +171,6 @@ async function stopService(service: Service, admin: pg.Client): Promise<void> {
     async () => service.app?.close(),
     async () => {
       await service.db?.close({ timeoutMs: 10_000 })
-      // As the other pgsteward runs do (see the bench notes): db.close() leaves its hook on.
-      service.db?.als.disable()
     },
     async () => (service.databaseName === undefined ? undefined : admin.query(`DROP DATABASE IF EXISTS "${service.databaseName}" WITH (FORCE)`)),
     async () => (service.dataDir === undefined ? undefined : rm(service.dataDir, { recursive: true, force: true })),

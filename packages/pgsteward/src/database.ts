@@ -1,119 +1,124 @@
 /**
  * `createDatabase` and the object it returns: the application's single entry point. One-shot
- * queries borrow a connection per statement; inside a session or transaction callback every
- * query, `db.query` included, runs on that scope's connection.
+ * statements borrow a connection per statement; inside a session or transaction callback every
+ * statement, `db.query` included, runs on that scope's connection.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
-import type pg from 'pg'
-import { AbortScope } from './abort-scope.js'
-import type { CallSite } from './call-site.js'
-import { resolveOptions, type DatabaseOptions, type ResolvedOptions, type RetryOptions } from './config.js'
-import { AmbiguousCommitError, MisuseError, abortErrorFrom, mapDriverError } from './errors.js'
+import { registerInternals } from './database-internals.js'
+import { AmbiguousCommitError, MisuseError } from './errors/error-classes.js'
+import { StewardPgPool } from './facade/pg-pool-facade.js'
+import { mapError } from './errors/map-error.js'
 import { checkHealth, type HealthReport } from './health.js'
-import { Lease } from './lease.js'
-import { StewardPgPool } from './pg-pool-facade.js'
-import { Pool, type DatabaseEvents, type PoolStats } from './pool.js'
-import { serverErrorState, type DriverResult, type PooledConnection } from './pooled-connection.js'
+import type { DatabaseOptions, PoolOptions, ResolvedOptions, RetryOptions } from './options/database-options.js'
+import { checkCallOptions, SESSION_OPTION_KINDS, STATEMENT_OPTION_KINDS, TRANSACTION_OPTION_KINDS } from './options/scope-options.js'
+import { resolveOptions } from './options/validate-options.js'
+import type { DatabaseEvents, PoolStats } from './pool/pool-events.js'
+import { abortErrorFrom, Pool } from './pool/pool.js'
+import type { PooledConnection } from './pool/pooled-connection.js'
 import { toQueryResult, type QueryResult } from './query-result.js'
 import { QueryableBase } from './queryable-base.js'
-import { Scope, type ScopeHost, type Session, type SessionOptions, type Transaction, type TransactionOptions } from './scope.js'
-import { runTransaction } from './transaction.js'
+import { AbortScope } from './scope/abort-scope.js'
+import { borrowLease, openLease } from './scope/borrow.js'
+import type { CallSite } from './scope/call-site.js'
+import type { Lease, LeaseKind } from './scope/lease.js'
+import { runOneShot, type StatementOptions } from './scope/run-statement.js'
+import type { ScopeHost } from './scope/scope-host.js'
+import type { Session, SessionOptions, Transaction, TransactionOptions } from './scope/scope-types.js'
+import { Scope } from './scope/scope.js'
+import { runTransaction } from './scope/transaction.js'
 import { sql, type CompiledQuery } from './sql.js'
 
 type Listener<K extends keyof DatabaseEvents> = (...args: DatabaseEvents[K]) => void
 
-const SCOPE_OPTION_KEYS = new Set(['signal', 'timeoutMs', 'independent', 'isolation', 'readOnly', 'deferrable', 'retry'])
+/** Only `createDatabase` (and this package's own entry points) may construct a Database: options must be validated first. */
+const CONSTRUCT: unique symbol = Symbol('pgsteward.createDatabase')
 
-function checkScopeOptions(options: TransactionOptions | undefined, allowed: ReadonlySet<string>, where: string): void {
-  if (options === undefined) return
-  for (const key of Object.keys(options)) {
-    if (!allowed.has(key)) throw new MisuseError(`Unknown option ${key} for ${where}. Valid options: ${[...allowed].join(', ')}.`)
-  }
-  const { timeoutMs } = options
-  if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs > 0)) {
-    throw new MisuseError(`timeoutMs for ${where} must be a positive integer number of milliseconds, got ${String(timeoutMs)}.`)
-  }
+/** The validated options in force, as `db.options` shows them: the password and TLS key are never included. */
+export interface PublicOptions {
+  applicationName: string
+  hosts: readonly { host: string; port: number }[]
+  user: string
+  database: string
+  targetSessionAttrs: string
+  statementTimeoutMs: number
+  statementCacheSize: number
+  lockTimeoutMs: number
+  idleInTransactionTimeoutMs: number
+  cancelGraceMs: number
+  pipelining: boolean
+  pooler: 'none' | 'transaction'
+  callSites: string
+  strict: boolean
+  pool: Readonly<Required<PoolOptions>>
+  retry: Readonly<Required<RetryOptions>>
 }
 
-const SESSION_KEYS = new Set(['signal', 'timeoutMs', 'independent'])
-
-function buildClientConfig(options: ResolvedOptions): pg.ClientConfig {
-  const c = options.connection
-  const config: pg.ClientConfig = {
-    application_name: options.applicationName,
-    connectionTimeoutMillis: options.pool.connectTimeoutMs,
-    keepAlive: true,
-  }
-  if (c.connectionString !== undefined) config.connectionString = c.connectionString
-  if (c.host !== undefined) config.host = c.host
-  if (c.port !== undefined) config.port = c.port
-  if (c.user !== undefined) config.user = c.user
-  if (c.password !== undefined) config.password = c.password
-  if (c.database !== undefined) config.database = c.database
-  if (c.ssl !== undefined) config.ssl = c.ssl
-  if (options.statementTimeoutMs > 0) config.statement_timeout = options.statementTimeoutMs
-  if (options.lockTimeoutMs > 0) config.lock_timeout = options.lockTimeoutMs
-  if (options.idleInTransactionTimeoutMs > 0) config.idle_in_transaction_session_timeout = options.idleInTransactionTimeoutMs
-  return config
-}
-
-/** The database handle: pool, scopes, health, stats and events. Create it with `createDatabase`. */
-export class Database extends QueryableBase implements ScopeHost {
-  readonly als = new AsyncLocalStorage<Scope>()
-  readonly pool: Pool
-  readonly retryDefaults: Required<RetryOptions>
+/**
+ * The database handle: pool, scopes, health, stats and events. Create it with `createDatabase`.
+ * @example
+ * const db = createDatabase({ connectionString: process.env.DATABASE_URL })
+ * await db.transaction(async (tx) => { await tx.query(sql`update t set n = n + 1`) })
+ * await db.close()
+ */
+export class Database extends QueryableBase {
+  readonly #host: ScopeHost
+  readonly #pool: Pool
+  readonly #als = new AsyncLocalStorage<Scope>()
   readonly #options: ResolvedOptions
   #facade: StewardPgPool | undefined
 
-  constructor(options: ResolvedOptions) {
+  /** @internal Use `createDatabase`. */
+  constructor(token: typeof CONSTRUCT, options: ResolvedOptions) {
     super()
+    if (token !== CONSTRUCT) throw new MisuseError('Create a database with createDatabase(options), which validates the options.')
     this.#options = options
-    this.retryDefaults = options.retry
-    this.pool = new Pool(options, buildClientConfig(options))
+    this.#pool = new Pool(options)
+    this.#host = {
+      als: this.#als,
+      pool: this.#pool,
+      options,
+      runTransaction: (lease, parent, fn, o) => runTransaction(this.#host, lease, parent, fn, o),
+      transaction: (fn, o) => this.transaction(fn, o),
+    }
+    registerInternals(this, { host: this.#host, pool: this.#pool, als: this.#als, options, close: (timeoutMs) => this.close({ timeoutMs }) })
   }
 
   /** The validated options in force (the password is not included). */
-  get options(): Omit<ResolvedOptions, 'connection'> & { connection: Omit<ResolvedOptions['connection'], 'password'> } {
-    const { password: _password, ...connection } = this.#options.connection
-    return { ...this.#options, connection }
+  get options(): PublicOptions {
+    const o = this.#options
+    return {
+      applicationName: o.applicationName,
+      hosts: o.connection.hosts,
+      user: o.connection.user,
+      database: o.connection.database,
+      targetSessionAttrs: o.connection.targetSessionAttrs,
+      statementTimeoutMs: o.statementTimeoutMs,
+      statementCacheSize: o.statementCacheSize,
+      lockTimeoutMs: o.lockTimeoutMs,
+      idleInTransactionTimeoutMs: o.idleInTransactionTimeoutMs,
+      cancelGraceMs: o.cancelGraceMs,
+      pipelining: o.pipelining,
+      pooler: o.pooler,
+      callSites: o.callSites,
+      strict: o.strict,
+      pool: { ...o.pool },
+      retry: { ...o.retry },
+    }
   }
 
-  execute<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const scope = this.als.getStore()
-    if (scope !== undefined) return scope.execute<R>(query)
-    // One promise for borrowing, running and giving back: callbacks underneath.
-    const outcome = new Promise<QueryResult<R>>((resolve, reject) => {
-      const conn = this.pool.acquireNow()
-      if (conn !== undefined) this.#sendOn(conn, query, resolve, reject)
-      else this.pool.acquireWith(undefined, (waited) => this.#sendOn(waited, query, resolve, reject), reject)
-    })
+  protected execute<R>(query: CompiledQuery, options: StatementOptions | undefined): Promise<QueryResult<R>> {
+    const scope = this.#als.getStore()
+    if (scope !== undefined) return scope.runInScope<R>(query, options)
+    let run
+    try {
+      if (options !== undefined) checkCallOptions(options, STATEMENT_OPTION_KINDS, 'db.query')
+      run = runOneShot(this.#host, query, options)
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)))
+    }
     // Mapped in a reaction the caller awaits, so V8's async stack trace puts the caller's frames on the error.
-    return outcome.catch((err: unknown) => {
-      throw mapDriverError(err, query.text)
-    })
-  }
-
-  /** One statement on a borrowed connection, given back before the outcome is reported. */
-  #sendOn<R>(conn: PooledConnection, { text, values }: CompiledQuery, resolve: (result: QueryResult<R>) => void, reject: (err: unknown) => void): void {
-    conn.send({ text, values }, (err, result) => {
-      if (err === undefined) {
-        this.pool.release(conn)
-        resolve(toQueryResult<R>(result as DriverResult))
-        return
-      }
-      if (serverErrorState(err) === undefined) {
-        // Failed before or without the server's answer (a value that cannot be serialised, a lost
-        // socket): no ReadyForQuery is coming. The pool cancels, resets or destroys what is left.
-        this.pool.release(conn)
-        reject(err)
-        return
-      }
-      // A server error arrives before its ReadyForQuery: give the connection back once that came,
-      // so a connection finishing the statement is not taken for a busy one and reset.
-      void conn.whenQuiet(this.#options.cancelGraceMs).then(() => {
-        this.pool.release(conn)
-        reject(err)
-      })
+    return run.then(toQueryResult<R>, (err: unknown) => {
+      throw mapError(err, query.text)
     })
   }
 
@@ -126,18 +131,23 @@ export class Database extends QueryableBase implements ScopeHost {
    * }, { timeoutMs: 5_000 })
    */
   async session<T>(fn: (session: Session) => Promise<T>, options?: SessionOptions): Promise<T> {
-    checkScopeOptions(options, SESSION_KEYS, 'db.session')
-    const current = this.als.getStore()
+    checkCallOptions(options, SESSION_OPTION_KINDS, 'db.session')
+    if (this.#options.pooler === 'transaction') {
+      throw new MisuseError(
+        "db.session is not available with pooler: 'transaction': behind a transaction-mode pooler consecutive statements may reach different server connections, so a session's state would not last. Use db.transaction, whose statements share one server connection.",
+      )
+    }
+    const current = this.#als.getStore()
     if (current !== undefined && !options?.independent) {
       if (options?.signal !== undefined || options?.timeoutMs !== undefined) {
         throw new MisuseError('db.session inside an open scope joins it and cannot take its own signal or timeoutMs: pass independent: true for a separate session.')
       }
-      return this.als.run(current, () => fn(current))
+      return this.#als.run(current, () => fn(current))
     }
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
-    return this.#withLease('session', this.pool.callSites.capture(this.session), options, current, (lease) => {
-      const scope = new Scope(this, lease, 'session', undefined, lease.openedAt)
-      return this.als.run(scope, () => fn(scope)).finally(() => scope.close())
+    return this.#withLease('session', this.#pool.callSites.capture(this.session), options, current, (lease) => {
+      const scope = new Scope(this.#host, lease, 'session', undefined, lease.openedAt)
+      return this.#als.run(scope, () => fn(scope)).finally(() => scope.close())
     })
   }
 
@@ -155,80 +165,69 @@ export class Database extends QueryableBase implements ScopeHost {
    * // Lock rows you are about to change (others wait):   select ... for update
    * // Fail fast instead of waiting:                      select ... for update nowait  (LockNotAvailableError)
    * // Work queue, each worker takes different rows:     select ... for update skip locked limit 10
-   * // Keep a parent row from being deleted meanwhile:   select ... for share
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
     // Not async: on the hot path every extra async layer is an extra promise (and, with
     // AsyncLocalStorage's hooks on, more than one); misuse still rejects rather than throws.
     try {
-      checkScopeOptions(options, SCOPE_OPTION_KEYS, 'db.transaction')
+      checkCallOptions(options, TRANSACTION_OPTION_KINDS, 'db.transaction')
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)))
     }
-    const current = this.als.getStore()
+    const current = this.#als.getStore()
     if (current !== undefined && !options?.independent) return current.transaction(fn, options)
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
-    return this.#withLease('transaction', this.pool.callSites.capture(this.transaction), options, current, (lease) => runTransaction(this, lease, undefined, fn, options))
-  }
-
-  #withLease<T>(
-    kind: 'session' | 'transaction',
-    openedAt: CallSite | undefined,
-    options: SessionOptions | undefined,
-    holder: Scope | undefined,
-    body: (lease: Lease) => Promise<T>,
-  ): Promise<T> {
-    // The common case, an idle connection and no signal or timeout, in promise reactions
-    // rather than an async function: with AsyncLocalStorage's hooks on, each await costs a promise more.
-    const conn = options?.signal === undefined && options?.timeoutMs === undefined ? this.pool.acquireNow(openedAt) : undefined
-    if (conn === undefined) return this.#withLeaseWaiting(kind, openedAt, options, holder, body)
-    const lease = new Lease(this.pool, conn, kind, openedAt)
-    let work: Promise<T>
-    try {
-      work = body(lease)
-    } catch (err) {
-      work = Promise.reject(err instanceof Error ? err : new Error(String(err)))
-    }
-    return work.then(
-      (value) => {
-        const deferred = this.#endLease(lease)
-        return deferred === undefined ? value : deferred.then(() => value)
-      },
-      (err: unknown) => {
-        const deferred = this.#endLease(lease)
-        if (deferred === undefined) throw err
-        return deferred.then(() => {
-          throw err
-        })
-      },
+    return this.#withLease('transaction', this.#pool.callSites.capture(this.transaction), options, current, (lease) =>
+      runTransaction(this.#host, lease, undefined, fn, options),
     )
   }
 
-  async #withLeaseWaiting<T>(
-    kind: 'session' | 'transaction',
-    openedAt: CallSite | undefined,
-    options: SessionOptions | undefined,
-    holder: Scope | undefined,
-    body: (lease: Lease) => Promise<T>,
-  ): Promise<T> {
-    const abort = AbortScope.from(options?.signal, options?.timeoutMs)
-    try {
-      const conn = await this.pool.acquire({ signal: abort?.signal, site: openedAt, holder: holder?.lease.conn })
-      const lease = new Lease(this.pool, conn, kind, openedAt)
+  #withLease<T>(kind: LeaseKind, openedAt: CallSite | undefined, options: SessionOptions | undefined, holder: Scope | undefined, body: (lease: Lease) => Promise<T>): Promise<T> {
+    const outer = holder?.lease.heldChain ?? []
+    if (options?.signal !== undefined || options?.timeoutMs !== undefined) return this.#withGuardedLease(kind, openedAt, options, outer, body)
+    // The common case, no signal or timeout, in promise reactions rather than an async function:
+    // with AsyncLocalStorage's hooks on, each await costs a promise more.
+    return new Promise<Lease>((resolve, reject) => borrowLease(this.#pool, kind, openedAt, undefined, outer, resolve, reject)).then((lease) => {
+      let work: Promise<T>
       try {
-        return abort === undefined ? await body(lease) : await guard(lease, body, abort.signal, this.#options.cancelGraceMs)
+        work = body(lease)
+      } catch (err) {
+        work = Promise.reject(err instanceof Error ? err : new Error(String(err)))
+      }
+      return work.then(
+        (value) => {
+          const deferred = this.#endLease(lease)
+          return deferred === undefined ? value : deferred.then(() => value)
+        },
+        (err: unknown) => {
+          const deferred = this.#endLease(lease)
+          if (deferred === undefined) throw err
+          return deferred.then(() => {
+            throw err
+          })
+        },
+      )
+    })
+  }
+
+  async #withGuardedLease<T>(kind: LeaseKind, openedAt: CallSite | undefined, options: SessionOptions, outer: readonly PooledConnection[], body: (lease: Lease) => Promise<T>): Promise<T> {
+    const abort = AbortScope.from(options.signal, options.timeoutMs) as AbortScope
+    try {
+      const lease = await openLease(this.#pool, kind, openedAt, { signal: abort.signal }, outer)
+      try {
+        return await guard(lease, body, abort.signal, this.#options.cancelGraceMs)
       } finally {
         await this.#endLease(lease)
       }
     } finally {
-      abort?.dispose()
+      abort.dispose()
     }
   }
 
   /** Give the lease's connection back, then run its commit and rollback hooks outside any scope. */
   #endLease(lease: Lease): Promise<void> | undefined {
     lease.release()
-    return lease.hasDeferred ? this.als.exit(() => lease.runDeferred()) : undefined
+    return lease.hasDeferred ? this.#als.exit(() => lease.runDeferred()) : undefined
   }
 
   /**
@@ -242,53 +241,68 @@ export class Database extends QueryableBase implements ScopeHost {
     return this.#facade
   }
 
-  /** A real `SELECT 1` through the pool within `timeoutMs`; never throws. */
+  /**
+   * A real `SELECT 1` through the pool within `timeoutMs`; never throws. Busy (waiting for a
+   * connection) is 'degraded', not 'down'.
+   * @example const report = await db.health({ timeoutMs: 1_000 }) // { status: 'ok', latencyMs: 0.8, ... }
+   */
   health(options?: { timeoutMs?: number }): Promise<HealthReport> {
-    return checkHealth(this.pool, options?.timeoutMs ?? 1_000)
+    return checkHealth(this.#host, options?.timeoutMs ?? 1_000)
   }
 
-  /** Gauges, counters and acquire-wait percentiles; synchronous and cheap. */
+  /**
+   * Gauges, counters and acquire-wait percentiles; synchronous and cheap.
+   * @example const { inUse, waiting, acquireWaitMs } = db.stats()
+   */
   stats(): PoolStats {
-    return this.pool.stats()
+    return this.#pool.stats()
   }
 
+  /**
+   * Subscribe to pool events (acquire, release, connect, destroy, timeout, leak, error, ...).
+   * @example db.on('leak', ({ connectionId, acquiredAt }) => log.warn({ connectionId, acquiredAt }, 'connection held too long'))
+   */
   on<K extends keyof DatabaseEvents>(event: K, listener: Listener<K>): this {
-    this.pool.on(event, listener as never)
+    this.#pool.on(event, listener as never)
     return this
   }
 
+  /** Remove a listener added with `on` or `once`. */
   off<K extends keyof DatabaseEvents>(event: K, listener: Listener<K>): this {
-    this.pool.off(event, listener as never)
+    this.#pool.off(event, listener as never)
     return this
   }
 
+  /** Like `on`, for one event only. */
   once<K extends keyof DatabaseEvents>(event: K, listener: Listener<K>): this {
-    this.pool.once(event, listener as never)
+    this.#pool.once(event, listener as never)
     return this
   }
 
   /**
    * Open one connection now and run the start-up checks (credentials, server capacity), so a bad
    * configuration stops the application at start rather than on its first request.
+   * @example await db.ready() // rejects with ConnectionError or ConfigError
    */
   async ready(): Promise<void> {
-    await this.session(async (s) => {
-      await s.query(sql`SELECT 1`)
-    })
+    await this.query(sql`SELECT 1`)
   }
 
-  /** Refuse new work, let lent connections finish until `timeoutMs`, then cancel and cut the rest. */
+  /**
+   * Refuse new work, let lent connections finish until `timeoutMs`, then cancel and cut the rest.
+   * @example process.on('SIGTERM', () => void db.close({ timeoutMs: 10_000 }))
+   */
   async close(options?: { timeoutMs?: number }): Promise<void> {
-    await this.pool.close(options?.timeoutMs ?? 10_000)
+    await this.#pool.close(options?.timeoutMs ?? 10_000)
     // On Node 20 an enabled AsyncLocalStorage keeps a promise hook on for the whole process,
     // slowing every promise; a closed database has no scopes left to track.
-    this.als.disable()
+    this.#als.disable()
   }
 }
 
 /**
  * Settle with the body's outcome, or at once when the signal aborts: the connection goes back to
- * the pool (which cancels the running query and rolls back) while the body, if still running,
+ * the pool (which cancels the running statement and rolls back) while the body, if still running,
  * meets the abort error at its next statement. An abort during COMMIT waits up to the grace
  * period for the server's answer; without one the outcome is ambiguous.
  */
@@ -333,5 +347,10 @@ function guard<T>(lease: Lease, body: (lease: Lease) => Promise<T>, signal: Abor
  * const user = await db.one(sql`select * from users where id = ${id}`)
  */
 export function createDatabase(options?: DatabaseOptions): Database {
-  return new Database(resolveOptions(options))
+  return new Database(CONSTRUCT, resolveOptions(options))
+}
+
+/** For the pg drop-in's `new Pool(options)`: the same validation, options already translated. */
+export function createDatabaseFromResolved(options: ResolvedOptions): Database {
+  return new Database(CONSTRUCT, options)
 }

@@ -3,11 +3,16 @@
  * throwing. A check that never touches the database says "ok" while the database is down.
  */
 import { performance } from 'node:perf_hooks'
-import type { PoolStateSnapshot } from './errors.js'
-import type { Pool } from './pool.js'
+import type { PoolStateSnapshot } from './errors/error-messages.js'
+import { runOneShot } from './scope/run-statement.js'
+import type { ScopeHost } from './scope/scope-host.js'
 
+/** What `db.health()` reports. */
 export interface HealthReport {
-  /** ok: answered without waiting; degraded: had to wait or others are queued; down: no answer. */
+  /**
+   * ok: answered without waiting; degraded: answered, but had to wait for a connection or others
+   * were queued (busy is not down); down: no answer within the time given.
+   */
   status: 'ok' | 'degraded' | 'down'
   latencyMs: number
   pool: PoolStateSnapshot
@@ -16,46 +21,28 @@ export interface HealthReport {
   reason?: string
 }
 
-export async function checkHealth(pool: Pool, timeoutMs: number): Promise<HealthReport> {
+export async function checkHealth(host: ScopeHost, timeoutMs: number): Promise<HealthReport> {
+  const { pool } = host
   const startedAt = performance.now()
   const before = pool.snapshot()
-  const controller = new AbortController()
-  const timer = setTimeout(() => controller.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
-  let version: string | undefined
   // Had to wait: others were queued, or every connection was busy and no new one could be opened.
   const saturated = before.waiting > 0 || (before.idle === 0 && before.total >= before.max)
+  const elapsed = (): number => Math.round((performance.now() - startedAt) * 100) / 100
   try {
-    const conn = await pool.acquire({ signal: controller.signal, timeoutMs })
-    try {
-      version = conn.serverVersion
-      const answer = await Promise.race([
-        conn.query({ text: 'SELECT 1 AS ok' }),
-        new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true })),
-      ])
-      if (Array.isArray(answer) || answer.rows[0]?.ok !== 1) throw new Error('SELECT 1 returned an unexpected answer')
-    } finally {
-      pool.release(conn)
-    }
-    const latencyMs = Math.round((performance.now() - startedAt) * 100) / 100
+    const answer = await runOneShot(host, { text: 'SELECT 1 AS ok', values: [] }, { timeoutMs })
+    const row = (Array.isArray(answer) ? answer[0] : answer)?.rows[0] as { ok?: unknown } | undefined
+    if (row?.ok !== 1) throw new Error('SELECT 1 returned an unexpected answer')
     const after = pool.snapshot()
     const queued = Math.max(before.waiting, after.waiting)
     const degraded = saturated || queued > 0
     return {
       status: degraded ? 'degraded' : 'ok',
-      latencyMs,
+      latencyMs: elapsed(),
       pool: after,
-      server: { version },
+      server: { version: pool.serverVersion },
       ...(degraded ? { reason: queued > 0 ? `${queued} requests were waiting for a connection` : 'every connection was in use' } : {}),
     }
   } catch (err) {
-    return {
-      status: 'down',
-      latencyMs: Math.round((performance.now() - startedAt) * 100) / 100,
-      pool: pool.snapshot(),
-      server: { version },
-      reason: err instanceof Error ? err.message : String(err),
-    }
-  } finally {
-    clearTimeout(timer)
+    return { status: 'down', latencyMs: elapsed(), pool: pool.snapshot(), server: { version: pool.serverVersion }, reason: err instanceof Error ? err.message : String(err) }
   }
 }

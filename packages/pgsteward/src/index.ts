@@ -1,20 +1,36 @@
 /**
  * pgsteward: PostgreSQL for Node.js under concurrency, without leaks, lost updates, hangs or
- * surprises. Everything public is exported here; everything else is private.
+ * surprises. Everything public is exported here (and from `pgsteward/pg` and
+ * `pgsteward/metrics`); everything else is private.
+ * @packageDocumentation
  */
-export { createDatabase, Database } from './database.js'
-export { sql, SqlFragment, SqlIdentifier, UnsafeSql, type CompiledQuery } from './sql.js'
+export { createDatabase } from './database.js'
+export type { Database, PublicOptions } from './database.js'
+export { sql, SqlFragment, SqlIdentifier, UnsafeSql, type CompiledQuery, type Statement } from './sql.js'
 export { getOrCreate, updateVersioned, type GetOrCreateOptions, type VersionedUpdateOptions } from './race-free.js'
-export type { DatabaseOptions, PoolOptions, RetryOptions } from './config.js'
-export type { CallSiteMode } from './call-site.js'
-export type { DatabaseEvents, DestroyReason, PoolCounters, PoolStats } from './pool.js'
+export type { DatabaseOptions, PoolOptions, RetryOptions } from './options/database-options.js'
+export type { PasswordSource, TargetSessionAttrs } from './options/connection-settings.js'
+export type { CallSiteMode } from './scope/call-site.js'
+export type { DatabaseEvents, DestroyReason, PoolCounters, PoolStats } from './pool/pool-events.js'
 export type { HealthReport } from './health.js'
 export type { QueryResult, Row } from './query-result.js'
-export type { IsolationLevel, Queryable, Session, SessionOptions, Statement, Transaction, TransactionOptions } from './scope.js'
+export type { FieldDescription } from './wire/result-builder.js'
+export type {
+  IsolationLevel,
+  Queryable,
+  Session,
+  SessionOptions,
+  StatementOptions,
+  Transaction,
+  TransactionOptions,
+} from './scope/scope-types.js'
 export {
   PgStewardError,
   ConfigError,
   MisuseError,
+  ParameterError,
+  TooManyParametersError,
+  NotificationPayloadError,
   PoolTimeoutError,
   PoolClosedError,
   PoolDeadlockError,
@@ -44,6 +60,7 @@ export {
   AdminShutdownError,
   ConnectionLostError,
   type ServerErrorFields,
+  type QuotingServerFields,
   type PoolStateSnapshot,
   type HolderInfo,
-} from './errors.js'
+} from './errors/error-classes.js'

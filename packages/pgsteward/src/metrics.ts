@@ -7,7 +7,7 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { Database } from './database.js'
-import type { PoolCounters } from './pool.js'
+import type { PoolCounters } from './pool/pool-events.js'
 
 interface Registered {
   db: Database

@@ -2,8 +2,8 @@
  * The result shape every query method returns, and the row-count contracts of `one`,
  * `maybeOne` and `many`, shared by the database, sessions and transactions.
  */
-import { NoRowsError, TooManyRowsError } from './errors.js'
-import type { DriverResult } from './pooled-connection.js'
+import { NoRowsError, TooManyRowsError } from './errors/error-classes.js'
+import type { DriverResult } from './scope/run-statement.js'
 
 export type Row = Record<string, unknown>
 
@@ -23,7 +23,7 @@ export function toQueryResult<R>(result: DriverResult): QueryResult<R> {
     rows: last.rows as R[],
     rowCount: last.rowCount ?? last.rows.length,
     command: last.command,
-    // node-postgres's field descriptions carry these two and more; passed on without copying.
+    // The server's field descriptions carry these two and more; passed on without copying.
     fields: last.fields,
   }
 }

@@ -3,14 +3,14 @@
  * database and every scope provide.
  */
 import { atLeastOne, atMostOne, exactlyOne, type QueryResult, type Row } from './query-result.js'
-import type { Queryable, Statement } from './scope.js'
-import { toQuery, type CompiledQuery } from './sql.js'
+import type { Queryable, StatementOptions } from './scope/scope-types.js'
+import { toQuery, type CompiledQuery, type Statement } from './sql.js'
 
 export abstract class QueryableBase implements Queryable {
   /** Run an already compiled statement; `query` is the public way in. */
-  abstract execute<R>(query: CompiledQuery): Promise<QueryResult<R>>
+  protected abstract execute<R>(query: CompiledQuery, options: StatementOptions | undefined): Promise<QueryResult<R>>
 
-  query<R = Row>(statement: Statement): Promise<QueryResult<R>> {
+  query<R = Row>(statement: Statement, options?: StatementOptions): Promise<QueryResult<R>> {
     let compiled: CompiledQuery
     try {
       compiled = toQuery(statement)
@@ -18,31 +18,31 @@ export abstract class QueryableBase implements Queryable {
       // A malformed statement rejects like every other failure instead of throwing.
       return Promise.reject(err instanceof Error ? err : new Error(String(err)))
     }
-    return this.execute<R>(compiled)
+    return this.execute<R>(compiled, options)
   }
 
   // Reactions rather than async functions: each await is a promise more, and more again with
   // AsyncLocalStorage's hooks on. A row-count error is thrown in a reaction the caller awaits,
   // so it keeps the caller's async stack frames.
-  one<R = Row>(statement: Statement): Promise<R> {
-    return this.#compileThen<R, R>(statement, (result, text) => exactlyOne(result, text))
+  one<R = Row>(statement: Statement, options?: StatementOptions): Promise<R> {
+    return this.#compileThen<R, R>(statement, options, (result, text) => exactlyOne(result, text))
   }
 
-  maybeOne<R = Row>(statement: Statement): Promise<R | null> {
-    return this.#compileThen<R, R | null>(statement, (result, text) => atMostOne(result, text))
+  maybeOne<R = Row>(statement: Statement, options?: StatementOptions): Promise<R | null> {
+    return this.#compileThen<R, R | null>(statement, options, (result, text) => atMostOne(result, text))
   }
 
-  many<R = Row>(statement: Statement): Promise<R[]> {
-    return this.#compileThen<R, R[]>(statement, (result, text) => atLeastOne(result, text))
+  many<R = Row>(statement: Statement, options?: StatementOptions): Promise<R[]> {
+    return this.#compileThen<R, R[]>(statement, options, (result, text) => atLeastOne(result, text))
   }
 
-  #compileThen<R, T>(statement: Statement, shape: (result: QueryResult<R>, text: string) => T): Promise<T> {
+  #compileThen<R, T>(statement: Statement, options: StatementOptions | undefined, shape: (result: QueryResult<R>, text: string) => T): Promise<T> {
     let query: CompiledQuery
     try {
       query = toQuery(statement)
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)))
     }
-    return this.execute<R>(query).then((result) => shape(result, query.text))
+    return this.execute<R>(query, options).then((result) => shape(result, query.text))
   }
 }

@@ -3,9 +3,9 @@
  * requests, and read-modify-write without lost updates. Both rely on the database (a unique
  * constraint, a version column), never on "check first, then write".
  */
-import { MisuseError, NoRowsError, StaleVersionError } from './errors.js'
+import { MisuseError, NoRowsError, StaleVersionError } from './errors/error-classes.js'
 import type { Row } from './query-result.js'
-import type { Queryable } from './scope.js'
+import type { Queryable } from './scope/scope-types.js'
 import { sql, type SqlFragment } from './sql.js'
 
 export interface GetOrCreateOptions {

@@ -3,7 +3,7 @@
  * through `sql.identifier`; fragments compose; raw text only through the visibly unsafe
  * `sql.unsafe`. There is no other way to build a statement, so injection needs a grep-able word.
  */
-import { MisuseError } from './errors.js'
+import { MisuseError } from './errors/error-classes.js'
 
 /** A composable piece of SQL with its parameters. Build it with the `sql` tag. */
 export class SqlFragment {
@@ -42,6 +42,9 @@ export class UnsafeSql {
     this.text = text
   }
 }
+
+/** What the query methods take: a fragment built with the sql tag, or `sql.unsafe` text. */
+export type Statement = SqlFragment | UnsafeSql
 
 export interface CompiledQuery {
   text: string

@@ -1,13 +1,14 @@
 /**
  * A transaction's BEGIN travels with its first statement. Round trips are counted by the
- * ReadyForQuery messages the connection receives (one per round trip); what the server did is
- * read back from the server: isolation level, rows, transaction status, pg_stat_activity.
+ * ReadyForQuery messages the server sends (one per batch), read off the wire by a relay between
+ * the database and the server; what the server did is read back from the server: isolation
+ * level, rows, transaction status, pg_stat_activity.
  */
 import assert from 'node:assert/strict'
-import type { EventEmitter } from 'node:events'
-import { describe, it } from 'node:test'
+import { after, describe, it } from 'node:test'
 import Cursor from 'pg-cursor'
-import { UniqueViolationError, sql, type Database } from 'pgsteward'
+import { ParameterError, UniqueViolationError, createDatabase, sql, type Database, type DatabaseOptions } from 'pgsteward'
+import { protocolTap } from './protocol-tap.ts'
 import { setup } from './support.ts'
 
 const ctx = await setup('begin_with_statement')
@@ -16,25 +17,32 @@ await ctx.admin(`
   INSERT INTO counter VALUES (1, 0), (2, 0);
 `)
 
-/** Count the round trips the database's only connection makes while `work` runs. */
+const tap = await protocolTap(ctx.url)
+const tapped: Database[] = []
+after(async () => {
+  await Promise.all(tapped.map((db) => db.close({ timeoutMs: 2_000 })))
+})
+
+/** A database whose connections go through the tap. */
+function openTapped(options: Omit<DatabaseOptions, 'connectionString'>): Database & { applicationName: string } {
+  const applicationName = `t_tap_${tapped.length}`
+  const db = createDatabase({ ...options, connectionString: tap.url, applicationName })
+  tapped.push(db)
+  return Object.assign(db, { applicationName })
+}
+
+/** The round trips the database makes while `work` runs, once its connection is open. */
 async function roundTrips(db: Database, work: () => Promise<unknown>): Promise<{ count: number; statuses: string[] }> {
-  const conn = await db.pool.acquire()
-  const connection = (conn.client as unknown as { connection: EventEmitter }).connection
-  db.pool.release(conn)
-  const statuses: string[] = []
-  const onReady = (msg: { status: string }): void => void statuses.push(msg.status)
-  connection.on('readyForQuery', onReady)
-  try {
-    await work()
-  } finally {
-    connection.off('readyForQuery', onReady)
-  }
+  await db.ready()
+  tap.reset()
+  await work()
+  const statuses = [...tap.statuses]
   return { count: statuses.length, statuses }
 }
 
 describe('BEGIN sent with the first statement', () => {
   it('costs no round trip of its own: UPDATE + SELECT + COMMIT is three, and the result is the statement\'s', async () => {
-    const db = ctx.open({ pool: { max: 1, min: 1 } })
+    const db = openTapped({ pool: { max: 1, min: 1 } })
     let updated: unknown
     const trips = await roundTrips(db, () =>
       db.transaction(async (tx) => {
@@ -66,7 +74,7 @@ describe('BEGIN sent with the first statement', () => {
   })
 
   it('a first statement that fails rolls back the transaction it opened and leaves the connection clean', async () => {
-    const db = ctx.open({ pool: { max: 1 } })
+    const db = openTapped({ pool: { max: 1 } })
     await ctx.admin('CREATE TABLE tag (name text PRIMARY KEY); INSERT INTO tag VALUES ($$taken$$)')
     const trips = await roundTrips(db, async () => {
       await assert.rejects(
@@ -78,18 +86,13 @@ describe('BEGIN sent with the first statement', () => {
     })
     // The failed batch reports a failed transaction ('E'), which ROLLBACK ends ('I').
     assert.deepEqual(trips.statuses, ['E', 'I'])
-    const conn = await db.pool.acquire()
-    try {
-      assert.equal(conn.transactionStatus, 'I')
-      const result = await conn.query({ text: 'SELECT count(*)::int AS n FROM tag' })
-      assert.deepEqual(!Array.isArray(result) && result.rows, [{ n: 1 }])
-    } finally {
-      db.pool.release(conn)
-    }
+    tap.reset()
+    assert.deepEqual(await db.many(sql`SELECT count(*)::int AS n FROM tag`), [{ n: 1 }])
+    assert.deepEqual(tap.statuses, ['I'], 'the next statement finds the connection outside any transaction')
   })
 
   it('a transaction that ran no statement sends nothing, and still runs its afterCommit hooks', async () => {
-    const db = ctx.open({ pool: { max: 1, min: 1 } })
+    const db = openTapped({ pool: { max: 1, min: 1 } })
     let committed = 0
     const trips = await roundTrips(db, () =>
       db.transaction(async (tx) => {
@@ -114,7 +117,7 @@ describe('BEGIN sent with the first statement', () => {
       db.transaction(async (tx) => {
         await tx.query(sql`UPDATE counter SET n = n + 1 WHERE id = ${unserialisable}`)
       }),
-      /no wire form/,
+      (err: unknown) => err instanceof ParameterError && err.position === 1 && !err.message.includes('no wire form'),
     )
     // The only connection answers at once, outside any transaction, and nothing was updated.
     const row = await db.one<{ n: number; idle: boolean }>(sql`SELECT n, pg_current_xact_id_if_assigned() IS NULL AS idle FROM counter WHERE id = ${2}`)

@@ -49,7 +49,7 @@ describe('SQLSTATE mapping, each produced by a real statement', () => {
     assert.equal(err.constraint, 'person_email_key')
     assert.equal(err.table, 'person')
     assert.match(err.sql ?? '', /INSERT INTO person \(id, email\) VALUES \(2, \$1\)/)
-    assert.ok(err.cause instanceof Error)
+    assert.equal(err.cause, undefined, 'no driver error with the raw message hangs off it')
     assert.match(err.detail ?? '', /already exists/, 'the detail is there for code that asks')
     for (const rendering of [err.message, JSON.stringify(err), inspect(err, { depth: 5 })]) {
       assert.ok(!rendering.includes(secret), 'the parameter value never appears in renderings')
@@ -141,7 +141,7 @@ describe('SQLSTATE mapping, each produced by a real statement', () => {
       victim.session(async (s) => {
         const pending = s.query(sql`SELECT pg_sleep(5)`)
         await new Promise((r) => setTimeout(r, 50))
-        ;(s as unknown as { lease: { conn: { client: { connection: { stream: { destroy(): void } } } } } }).lease.conn.client.connection.stream.destroy()
+        ;(s as unknown as { lease: { wire: { socket: { stream: { destroy(): void } } } } }).lease.wire.socket.stream.destroy()
         await pending
       }),
     )

@@ -1,0 +1,149 @@
+/**
+ * What `createDatabase` accepts, with each option's default. Validation lives in
+ * validate-options.ts; connection settings are resolved in connection-settings.ts.
+ */
+import type { CallSiteMode } from '../scope/call-site.js'
+import type { ConnectionSettings, PasswordSource } from './connection-settings.js'
+
+/** Pool sizing and timing. */
+export interface PoolOptions {
+  /** Most connections the pool opens. (Default: 10) */
+  max?: number
+  /** Connections kept open even when idle; refilled in the background. (Default: 0) */
+  min?: number
+  /** Longest any wait for a connection may take (queueing, opening one, validating one) before `PoolTimeoutError`. (Default: 10000) */
+  acquireTimeoutMs?: number
+  /** An idle connection above `min` is closed after this long unused; 0 keeps them. (Default: 30000) */
+  idleTimeoutMs?: number
+  /** A connection is retired this long after it opened (never while lent); 0 disables. (Default: 1800000) */
+  maxLifetimeMs?: number
+  /** Fraction of `maxLifetimeMs` by which each connection retires early at random, so they do not all retire together. (Default: 0.1) */
+  maxLifetimeJitter?: number
+  /** A connection idle longer than this is checked with a round trip before it is lent. (Default: 1000) */
+  validateAfterIdleMs?: number
+  /** Emit 'leak' when a connection is held longer than this; 0 disables. (Default: 0) */
+  leakDetectionMs?: number
+  /** Longest a single connection attempt may take. (Default: 10000) */
+  connectTimeoutMs?: number
+}
+
+/** Options for the transaction retry loop. */
+export interface RetryOptions {
+  /** Re-runs after the first attempt on serialization failure, deadlock, or a cached statement its tables outgrew. (Default: 3) */
+  max?: number
+  /** First backoff; doubles each retry, with full jitter. (Default: 10) */
+  baseDelayMs?: number
+  /** Cap on one backoff. (Default: 1000) */
+  maxDelayMs?: number
+}
+
+/**
+ * Everything `createDatabase` accepts. Connection settings follow libpq: a `postgres://` URL
+ * (several hosts allowed) or keyword form, its query parameters (`sslmode`,
+ * `target_session_attrs`, `load_balance_hosts`, `application_name`, `options`, ...), and the
+ * `PG*` environment variables for anything not given.
+ * @example
+ * const db = createDatabase({
+ *   connectionString: 'postgres://app@db1:5432,db2:5432/app?target_session_attrs=read-write',
+ *   pool: { max: 10, acquireTimeoutMs: 5_000 },
+ * })
+ */
+export interface DatabaseOptions {
+  /** `postgres://user:pass@host:port/db?sslmode=...`, or `host=... dbname=...`. (Default: `DATABASE_URL` when no connection setting is given, then the `PG*` variables) */
+  connectionString?: string
+  /** Server host, a comma-separated list of hosts, or a Unix-socket directory. (Default: `PGHOST`, then 'localhost') */
+  host?: string
+  /** Server port. (Default: `PGPORT`, then 5432) */
+  port?: number
+  /** (Default: `PGUSER`, then the operating-system user) */
+  user?: string
+  /** A password, or a function returning one (called for each new connection). (Default: `PGPASSWORD`) */
+  password?: PasswordSource
+  /** (Default: `PGDATABASE`, then the user name) */
+  database?: string
+  /** TLS as node-postgres takes it: `true`, or options for `tls.connect`. `sslmode` in the URL works too. (Default: no TLS unless sslmode says otherwise) */
+  ssl?: boolean | Record<string, unknown>
+  /** Shown in `pg_stat_activity.application_name`. (Default: `application_name` in the URL, then `PGAPPNAME`, then 'pgsteward') */
+  applicationName?: string
+  /** Server settings sent when each connection starts, e.g. `{ search_path: 'app,public' }`. (Default: none) */
+  serverSettings?: Record<string, string>
+  /** Server-side `statement_timeout` for every connection; 0 leaves the server's. (Default: 0) */
+  statementTimeoutMs?: number
+  /**
+   * Parameterised statements each connection prepares once and then reuses, so the server parses
+   * and plans them once (after five runs PostgreSQL may settle on a generic plan, as
+   * `plan_cache_mode` decides). 0 sends every statement unnamed, as node-postgres does.
+   * (Default: 100, or 0 with `pooler: 'transaction'`)
+   */
+  statementCacheSize?: number
+  /** Server-side `lock_timeout`; 0 leaves the server's. (Default: 0) */
+  lockTimeoutMs?: number
+  /** Server-side `idle_in_transaction_session_timeout`; 0 leaves the server's. (Default: 0) */
+  idleInTransactionTimeoutMs?: number
+  /** How long a cancelled query may take to stop before its connection is destroyed. (Default: 1000) */
+  cancelGraceMs?: number
+  /** Idle time before TCP keep-alive probes start on each connection; 0 leaves the system's. (Default: `keepalives_idle` in the URL, else 0) */
+  keepAliveInitialDelayMs?: number
+  /**
+   * Independent one-shot statements (`db.query` outside a scope, the facade's `pool.query`) share
+   * a busy connection when others are waiting, each in its own implicit transaction, and the
+   * statements of one scope issued together are sent without waiting for each other. Statements
+   * with a `signal` or `timeoutMs`, and statements that may change session state, never share.
+   * (Default: true)
+   */
+  pipelining?: boolean
+  /**
+   * What sits between pgsteward and PostgreSQL. `'transaction'`: a pooler in transaction mode
+   * (PgBouncer, Supavisor, RDS Proxy): the statement cache is off unless you set
+   * `statementCacheSize` (PgBouncer 1.21+ with `max_prepared_statements` carries prepared
+   * statements), `db.session` is refused because consecutive statements may reach different
+   * server connections, and the server-capacity check is skipped. (Default: 'none')
+   */
+  pooler?: 'none' | 'transaction'
+  /**
+   * When sessions, transactions and checkouts record where they were opened, for the errors that
+   * name a holder (`ConcurrentUseError`, `SessionClosedError`, `PoolDeadlockError`, and the holders
+   * listed by `PoolTimeoutError`). Recording costs several microseconds per scope. With
+   * 'after-first-error' nothing is recorded until the first of those errors, and everything after
+   * it; 'always' records from the start. Leak detection (`pool.leakDetectionMs`) always records.
+   * (Default: 'after-first-error')
+   */
+  callSites?: CallSiteMode
+  /** Turn start-up warnings (pool larger than the server can serve) into errors. (Default: false) */
+  strict?: boolean
+  /** Pool sizing and timing. */
+  pool?: PoolOptions
+  /** Defaults for `transaction(fn, { retry })`. */
+  retry?: RetryOptions
+}
+
+/** Options after defaults are applied and validation passed. */
+export interface ResolvedOptions {
+  connection: ConnectionSettings
+  applicationName: string
+  statementTimeoutMs: number
+  statementCacheSize: number
+  lockTimeoutMs: number
+  idleInTransactionTimeoutMs: number
+  cancelGraceMs: number
+  pipelining: boolean
+  pooler: 'none' | 'transaction'
+  callSites: CallSiteMode
+  strict: boolean
+  pool: Required<PoolOptions>
+  retry: Required<RetryOptions>
+}
+
+export const POOL_DEFAULTS: Readonly<Required<PoolOptions>> = {
+  max: 10,
+  min: 0,
+  acquireTimeoutMs: 10_000,
+  idleTimeoutMs: 30_000,
+  maxLifetimeMs: 1_800_000,
+  maxLifetimeJitter: 0.1,
+  validateAfterIdleMs: 1_000,
+  leakDetectionMs: 0,
+  connectTimeoutMs: 10_000,
+}
+
+export const RETRY_DEFAULTS: Readonly<Required<RetryOptions>> = { max: 3, baseDelayMs: 10, maxDelayMs: 1_000 }

@@ -1,0 +1,144 @@
+/**
+ * Validate `createDatabase` options and fill in defaults, before any connection is made. Every
+ * problem is collected, type errors and contradictions alike, and each says what to change.
+ */
+import { ConfigError } from '../errors/error-classes.js'
+import { resolveConnection } from './connection-settings.js'
+import { POOL_DEFAULTS, RETRY_DEFAULTS, type DatabaseOptions, type PoolOptions, type ResolvedOptions, type RetryOptions } from './database-options.js'
+import { checkSection, definedOnly, describeValue, isPlainObject, type Kind } from './option-checks.js'
+
+const TOP_LEVEL: Record<keyof DatabaseOptions, Kind> = {
+  connectionString: 'string',
+  host: 'string',
+  port: 'port',
+  user: 'string',
+  password: 'password',
+  database: 'string',
+  ssl: 'ssl',
+  applicationName: 'string',
+  serverSettings: 'string-map',
+  statementTimeoutMs: 'ms',
+  statementCacheSize: 'count',
+  lockTimeoutMs: 'ms',
+  idleInTransactionTimeoutMs: 'ms',
+  cancelGraceMs: 'ms',
+  keepAliveInitialDelayMs: 'ms',
+  pipelining: 'boolean',
+  pooler: 'pooler',
+  callSites: 'call-sites',
+  strict: 'boolean',
+  pool: 'object',
+  retry: 'object',
+}
+
+const POOL_KEYS: Record<keyof PoolOptions, Kind> = {
+  max: 'count',
+  min: 'count',
+  acquireTimeoutMs: 'ms',
+  idleTimeoutMs: 'ms',
+  maxLifetimeMs: 'ms',
+  maxLifetimeJitter: 'fraction',
+  validateAfterIdleMs: 'ms',
+  leakDetectionMs: 'ms',
+  connectTimeoutMs: 'ms',
+}
+
+export const RETRY_KEYS: Record<keyof RetryOptions, Kind> = { max: 'count', baseDelayMs: 'ms', maxDelayMs: 'ms' }
+
+/** Names users coming from other pools reach for, mapped to ours. */
+const FAMILIAR_NAMES: Record<string, string> = {
+  idleTimeoutMillis: 'pool.idleTimeoutMs',
+  connectionTimeoutMillis: 'pool.acquireTimeoutMs (waiting for a connection) or pool.connectTimeoutMs (opening one)',
+  max: 'pool.max',
+  min: 'pool.min',
+  poolSize: 'pool.max',
+  pool_size: 'pool.max',
+  maxLifetimeSeconds: 'pool.maxLifetimeMs (in milliseconds)',
+  statement_timeout: 'statementTimeoutMs',
+  statementTimeout: 'statementTimeoutMs',
+  application_name: 'applicationName',
+  url: 'connectionString',
+  databaseUrl: 'connectionString',
+  options: "serverSettings (for example { search_path: 'app' })",
+}
+
+/** Problems of values that are each valid on their own but contradict one another. */
+function contradictions(pool: Required<PoolOptions>, retry: Required<RetryOptions>, problems: string[]): void {
+  const valid = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0
+  if (valid(pool.max) && pool.max < 1) problems.push('pool.max must be at least 1.')
+  if (valid(pool.min) && valid(pool.max) && pool.min > pool.max) problems.push(`pool.min (${pool.min}) is greater than pool.max (${pool.max}): lower min or raise max.`)
+  if (valid(pool.acquireTimeoutMs) && pool.acquireTimeoutMs < 1) problems.push('pool.acquireTimeoutMs must be at least 1: every wait for a connection needs a limit.')
+  if (valid(pool.connectTimeoutMs) && pool.connectTimeoutMs < 1) problems.push('pool.connectTimeoutMs must be at least 1: a connection attempt needs a limit.')
+  if (valid(pool.maxLifetimeMs) && pool.maxLifetimeMs > 0 && pool.maxLifetimeMs < 1_000) {
+    problems.push(`pool.maxLifetimeMs (${pool.maxLifetimeMs}) is under one second: connections would churn. Use at least 1000, or 0 to disable.`)
+  }
+  if (valid(pool.leakDetectionMs) && pool.leakDetectionMs > 0 && pool.leakDetectionMs < 10) {
+    problems.push('pool.leakDetectionMs under 10 ms reports every borrower as a leak: use a value above your slowest expected hold, or 0 to disable.')
+  }
+  if (valid(retry.baseDelayMs) && valid(retry.maxDelayMs) && retry.baseDelayMs > retry.maxDelayMs) {
+    problems.push(`retry.baseDelayMs (${retry.baseDelayMs}) is greater than retry.maxDelayMs (${retry.maxDelayMs}).`)
+  }
+}
+
+/**
+ * Validate options and fill in defaults. Throws `ConfigError` listing every problem. Reads
+ * `DATABASE_URL` when no connection setting is given, and the `PG*` variables for what is missing.
+ */
+export function resolveOptions(input: unknown, env: NodeJS.ProcessEnv = process.env): ResolvedOptions {
+  if (input !== undefined && !isPlainObject(input)) {
+    throw new ConfigError([`createDatabase expects an options object, got ${describeValue('', input)}.`])
+  }
+  const problems: string[] = []
+  const options: Record<string, unknown> = input ?? {}
+  checkSection(options, TOP_LEVEL, '', problems, FAMILIAR_NAMES)
+  const poolInput = isPlainObject(options.pool) ? options.pool : {}
+  const retryInput = isPlainObject(options.retry) ? options.retry : {}
+  checkSection(poolInput, POOL_KEYS, 'pool.', problems)
+  checkSection(retryInput, RETRY_KEYS, 'retry.', problems)
+  const pool = { ...POOL_DEFAULTS, ...definedOnly(poolInput) } as Required<PoolOptions>
+  const retry = { ...RETRY_DEFAULTS, ...definedOnly(retryInput) } as Required<RetryOptions>
+  contradictions(pool, retry, problems)
+
+  const num = (key: string, fallback: number): number => (Number.isSafeInteger(options[key]) ? (options[key] as number) : fallback)
+  const str = (key: string): string | undefined => (typeof options[key] === 'string' ? (options[key]) : undefined)
+  const pooler = options.pooler === 'transaction' ? 'transaction' : 'none'
+  const statementTimeoutMs = num('statementTimeoutMs', 0)
+  const lockTimeoutMs = num('lockTimeoutMs', 0)
+  const idleInTransactionTimeoutMs = num('idleInTransactionTimeoutMs', 0)
+  const connection = resolveConnection(
+    {
+      connectionString: str('connectionString'),
+      host: str('host'),
+      port: typeof options.port === 'number' ? options.port : undefined,
+      user: str('user'),
+      password: typeof options.password === 'string' || typeof options.password === 'function' ? (options.password as () => string) : undefined,
+      database: str('database'),
+      ssl: typeof options.ssl === 'boolean' || isPlainObject(options.ssl) ? options.ssl : undefined,
+      applicationName: str('applicationName'),
+      serverSettings: isPlainObject(options.serverSettings) ? (options.serverSettings as Record<string, string>) : undefined,
+      statementTimeoutMs,
+      lockTimeoutMs,
+      idleInTransactionTimeoutMs,
+      connectTimeoutMs: Number.isSafeInteger(pool.connectTimeoutMs) ? pool.connectTimeoutMs : POOL_DEFAULTS.connectTimeoutMs,
+      keepAliveInitialDelayMs: typeof options.keepAliveInitialDelayMs === 'number' ? options.keepAliveInitialDelayMs : undefined,
+    },
+    env,
+    problems,
+  )
+  if (problems.length > 0) throw new ConfigError(problems)
+  return {
+    connection,
+    applicationName: connection.applicationName,
+    statementTimeoutMs,
+    statementCacheSize: num('statementCacheSize', pooler === 'transaction' ? 0 : 100),
+    lockTimeoutMs,
+    idleInTransactionTimeoutMs,
+    cancelGraceMs: num('cancelGraceMs', 1_000),
+    pipelining: options.pipelining !== false,
+    pooler,
+    callSites: options.callSites === 'always' ? 'always' : 'after-first-error',
+    strict: options.strict === true,
+    pool,
+    retry,
+  }
+}

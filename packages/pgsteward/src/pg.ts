@@ -1,0 +1,33 @@
+/**
+ * `import { Pool } from 'pgsteward/pg'`: pg.Pool's constructor and options, pgsteward
+ * underneath, so migrating an application is a one-line import change.
+ * @packageDocumentation
+ */
+import { createDatabaseFromResolved, type Database } from './database.js'
+import { StewardPgPool } from './facade/pg-pool-facade.js'
+import { fromPgPoolOptions, type PgPoolOptions } from './facade/pg-pool-options.js'
+import { resolveOptions } from './options/validate-options.js'
+
+/**
+ * A drop-in for `pg.Pool`.
+ * @example
+ * // before: import { Pool } from 'pg'
+ * import { Pool } from 'pgsteward/pg'
+ * const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 10 })
+ * const { rows } = await pool.query('select now()')
+ */
+export class Pool extends StewardPgPool {
+  /** The pgsteward database underneath, for sessions, transactions, health and stats. */
+  readonly db: Database
+
+  /** Validates `options` and throws `ConfigError` listing every option it cannot honour. */
+  constructor(options?: PgPoolOptions) {
+    const db = createDatabaseFromResolved(resolveOptions(fromPgPoolOptions(options)))
+    super(db, options?.binary === true)
+    this.db = db
+  }
+}
+
+export type { PgPoolOptions } from './facade/pg-pool-options.js'
+export type { StewardPgClient } from './facade/pg-client-facade.js'
+export type { StewardPgPool, FacadePoolOptions } from './facade/pg-pool-facade.js'

@@ -1,0 +1,833 @@
+/**
+ * The connection pool. Each connection is in exactly one state (connections-states.ts); waiters
+ * are served first-come-first-served; idle connections are reused most-recently-returned first;
+ * nothing dirty is ever lent; every wait ends by its deadline.
+ *
+ * Two kinds of borrower: exclusive (a session, a transaction, a checkout: one owner for a while)
+ * and shared (one-shot statements, which may be pipelined with other callers' one-shot
+ * statements on a connection when every connection is busy).
+ */
+import { EventEmitter } from 'node:events'
+import { performance } from 'node:perf_hooks'
+import {
+  AbortedError,
+  ConfigError,
+  ConnectionError,
+  PoolClosedError,
+  PoolDeadlockError,
+  PoolTimeoutError,
+} from '../errors/error-classes.js'
+import { messages, type HolderInfo, type PoolStateSnapshot } from '../errors/error-messages.js'
+import { isPermanentConnectFailure, isReadOnlyViolation, sqlStateOf } from '../errors/map-error.js'
+import type { ResolvedOptions } from '../options/database-options.js'
+import { CallSiteRecorder, captureCallSite, type CallSite } from '../scope/call-site.js'
+import { runSimple } from '../wire/run-simple.js'
+import { StatementNames } from '../wire/statement-names.js'
+import type { WireConnection, WireListeners } from '../wire/wire-connection.js'
+import { ConnectionStates } from './connection-states.js'
+import { connect, connectionFitsTarget } from './connector.js'
+import { LatencyHistogram } from './latency-histogram.js'
+import { newCounters, type DatabaseEvents, type DestroyReason, type PoolCounters, type PoolStats } from './pool-events.js'
+import { PooledConnection } from './pooled-connection.js'
+import { checkServerCapacity } from './server-capacity.js'
+import { WaitQueue } from './wait-queue.js'
+
+/** Most one-shot statements of different callers in flight on one connection at once. */
+const MAX_PIPELINE_DEPTH = 100
+
+export interface AcquireRequest {
+  signal?: AbortSignal | undefined
+  /** Overrides `pool.acquireTimeoutMs` for this acquire. */
+  timeoutMs?: number | undefined
+  /** Where the acquiring code called from, kept for leak reports and deadlock errors. */
+  site?: CallSite | undefined
+  /** Connections the asking chain of scopes already holds: if they are all the pool has, waiting cannot end. */
+  heldBy?: readonly PooledConnection[] | undefined
+}
+
+type Grant = (conn: PooledConnection) => void
+type Fail = (err: Error) => void
+
+interface Waiter {
+  kind: 'exclusive' | 'shared'
+  settled: boolean
+  /** In the wait queue (not taken out to be served, nor waiting on a validation). */
+  queued: boolean
+  enqueuedAt: number
+  /** When it gives up (performance.now() clock). */
+  deadline: number
+  /** Its deadline is the pool's default one: watched by the one shared timer, not its own. */
+  sharedDeadline: boolean
+  timer: NodeJS.Timeout | undefined
+  signal: AbortSignal | undefined
+  onAbort: (() => void) | undefined
+  site: CallSite | undefined
+  /** Connections the waiting chain of scopes holds while it waits (for deadlock detection). */
+  heldBy: readonly PooledConnection[]
+  grant: Grant
+  fail: Fail
+}
+
+/** How the pool treats a failed attempt to open a connection while callers wait. */
+export type ConnectFailurePolicy = 'retry-until-deadline' | 'fail-waiter'
+
+export class Pool extends EventEmitter<DatabaseEvents> {
+  readonly #options: ResolvedOptions
+  readonly states = new ConnectionStates()
+  readonly counters: PoolCounters = newCounters()
+  /** Whether scopes and acquirers record where they were opened; shared with the database's scopes. */
+  readonly callSites: CallSiteRecorder
+  readonly #statementNames: StatementNames | undefined
+  readonly #slotOf = new WeakMap<WireConnection, PooledConnection>()
+  readonly #waiters = new WaitQueue<Waiter>()
+  readonly #waits = new LatencyHistogram()
+  readonly #listeners: WireListeners
+  #connectFailurePolicy: ConnectFailurePolicy = 'retry-until-deadline'
+  #closing = false
+  #closed: Promise<void> | undefined
+  #fatal: Error | undefined
+  #capacityChecked = false
+  #capacityChecking = false
+  #connectFailures = 0
+  #lastConnectError: unknown
+  #retryTimer: NodeJS.Timeout | undefined
+  #deadlineTimer: NodeJS.Timeout | undefined
+  #housekeeping: NodeJS.Timeout | undefined
+  #whenEmpty: (() => void)[] = []
+
+  constructor(options: ResolvedOptions) {
+    super()
+    this.#options = options
+    this.#statementNames = options.statementCacheSize > 0 ? new StatementNames(options.statementCacheSize) : undefined
+    this.callSites = new CallSiteRecorder(options.callSites, options.pool.leakDetectionMs > 0)
+    this.#listeners = {
+      closed: (wire, err) => this.#onWireClosed(wire, err),
+      parameter: (wire) => this.#onServerParameter(wire),
+    }
+    if (options.pool.min > 0) queueMicrotask(() => this.#fill())
+  }
+
+  get options(): ResolvedOptions {
+    return this.#options
+  }
+
+  get closing(): boolean {
+    return this.#closing
+  }
+
+  /** The facade fails a waiter with the connection error at once, as pg.Pool does, instead of retrying until its deadline. */
+  setConnectFailurePolicy(policy: ConnectFailurePolicy): void {
+    this.#connectFailurePolicy = policy
+  }
+
+  /** Listen for server notifications and notices on every connection this pool opens. */
+  setWireListeners(extra: Pick<WireListeners, 'notification' | 'notice'>): void {
+    Object.assign(this.#listeners, extra)
+  }
+
+  // ------------------------------------------------------------------ exclusive borrowing
+
+  /**
+   * Borrow a connection for one owner. `grant` or `fail` is called exactly once, maybe before this
+   * returns (an idle connection that needs no check is lent synchronously).
+   */
+  acquire(request: AcquireRequest | undefined, grant: Grant, fail: Fail): void {
+    const refusal = this.#refusal(request)
+    if (refusal !== undefined) return fail(refusal)
+    if (this.#waiters.size === 0) {
+      const conn = this.#takeIdle()
+      if (conn !== undefined) return this.#lendIdle(conn, 'exclusive', request, grant, fail)
+    }
+    const deadlock = this.#deadlock(request)
+    if (deadlock !== undefined) return fail(deadlock)
+    this.#enqueue('exclusive', request, grant, fail)
+  }
+
+  /** Take back an exclusively borrowed connection; `destroy` closes it instead (pg's `release(err)`). */
+  release(conn: PooledConnection, destroy = false): void {
+    if (conn.state !== 'exclusive') {
+      if (conn.state === 'closed') return // cut off by close(), nothing to give back
+      throw new Error(`pgsteward: connection #${conn.id} released while ${conn.state}`)
+    }
+    this.#noteReturn(conn)
+    this.#takeBack(conn, destroy ? 'released-with-error' : undefined)
+  }
+
+  // ------------------------------------------------------------------ shared borrowing (one-shot statements)
+
+  /**
+   * Borrow a connection for one statement that may share it with other callers' one-shot
+   * statements (each its own implicit transaction). When every connection is busy and none can
+   * be opened, the statement is pipelined onto the least busy shared connection instead of waiting.
+   */
+  acquireShared(request: AcquireRequest | undefined, grant: Grant, fail: Fail): void {
+    const refusal = this.#refusal(request)
+    if (refusal !== undefined) return fail(refusal)
+    if (this.#waiters.size === 0) {
+      const conn = this.#takeIdle()
+      if (conn !== undefined) return this.#lendIdle(conn, 'shared', request, grant, fail)
+      if (this.#options.pipelining && this.states.total >= this.#options.pool.max) {
+        const busy = this.#leastBusyShared()
+        if (busy !== undefined) {
+          busy.sharedCount++
+          this.counters.pipelined++
+          this.#noteLend(busy, 0, request?.site)
+          return grant(busy)
+        }
+      }
+    }
+    this.#enqueue('shared', request, grant, fail)
+  }
+
+  /** One shared statement is done with `conn`. */
+  releaseShared(conn: PooledConnection): void {
+    if (conn.state !== 'shared') return
+    this.#noteReturn(conn)
+    if (--conn.sharedCount > 0) return
+    this.#takeBack(conn, undefined)
+  }
+
+  #leastBusyShared(): PooledConnection | undefined {
+    let best: PooledConnection | undefined
+    for (const conn of this.states.shared) {
+      if (conn.sharedCount >= MAX_PIPELINE_DEPTH || conn.wrongServer || conn.wire?.closed !== false) continue
+      if (best === undefined || conn.sharedCount < best.sharedCount) best = conn
+    }
+    return best
+  }
+
+  // ------------------------------------------------------------------ lending
+
+  #refusal(request: AcquireRequest | undefined): Error | undefined {
+    if (this.#closing) return new PoolClosedError()
+    if (this.#fatal !== undefined) return this.#fatal
+    if (request?.signal?.aborted) return abortErrorFrom(request.signal.reason)
+    return undefined
+  }
+
+  /**
+   * Progress is impossible: nothing is idle, being opened or cleaned, and every lent connection is
+   * held by the asking chain of scopes or by chains that are themselves waiting for a connection.
+   * No holder can ever give one back, so waiting would only end at the deadline.
+   */
+  #deadlock(request: AcquireRequest | undefined): PoolDeadlockError | undefined {
+    const held = request?.heldBy
+    if (held === undefined || held.length === 0) return undefined
+    const s = this.states
+    if (s.idle.length > 0 || s.connecting.size > 0 || s.shared.size > 0 || s.resetting.size > 0 || s.validating.size > 0) return undefined
+    if (s.total < this.#options.pool.max) return undefined
+    const stuck = new Set<PooledConnection>(held)
+    this.#waiters.visit((waiter) => {
+      for (const conn of waiter.heldBy) stuck.add(conn)
+      return true
+    })
+    for (const conn of s.exclusive) if (!stuck.has(conn)) return undefined
+    const last = held[held.length - 1] as PooledConnection
+    this.callSites.startRecording()
+    return new PoolDeadlockError(this.snapshot(), {
+      connectionId: last.id,
+      heldMs: Math.round(performance.now() - last.since),
+      acquiredAt: last.acquiredAt?.stack,
+    })
+  }
+
+  /** Pop the most recent idle connection that is not past its lifetime. */
+  #takeIdle(): PooledConnection | undefined {
+    const now = performance.now()
+    for (;;) {
+      const conn = this.states.idle[this.states.idle.length - 1]
+      if (conn === undefined) return undefined
+      if (conn.retireAt > now && conn.wire?.closed === false && !conn.wrongServer) return conn
+      this.#destroy(conn, conn.retireAt <= now ? 'lifetime' : conn.wrongServer ? 'wrong-server' : 'broken')
+    }
+  }
+
+  /** Lend an idle connection, checking it first with a round trip if it has been idle a while. */
+  #lendIdle(conn: PooledConnection, kind: 'exclusive' | 'shared', request: AcquireRequest | undefined, grant: Grant, fail: Fail): void {
+    const site = request?.site ?? this.#oneShotSite()
+    if (performance.now() - conn.since <= this.#options.pool.validateAfterIdleMs) {
+      this.#lend(conn, kind, 0, site)
+      return grant(conn)
+    }
+    // Validation counts against the caller's deadline, like any other wait.
+    const waiter = this.#newWaiter(kind, request, grant, fail)
+    this.#validate(conn, waiter)
+  }
+
+  #oneShotSite(): CallSite | undefined {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
+    return this.#options.pool.leakDetectionMs > 0 ? captureCallSite(Pool.prototype.acquire) : undefined
+  }
+
+  #lend(conn: PooledConnection, kind: 'exclusive' | 'shared', waitedMs: number, site: CallSite | undefined): void {
+    this.states.move(conn, kind)
+    conn.sharedCount = kind === 'shared' ? 1 : 0
+    conn.wire?.setRef(true)
+    this.#noteLend(conn, waitedMs, site)
+  }
+
+  #noteLend(conn: PooledConnection, waitedMs: number, site: CallSite | undefined): void {
+    this.counters.acquired++
+    this.#waits.record(waitedMs)
+    if (conn.state === 'exclusive') {
+      conn.acquiredAt = site
+      const leakMs = this.#options.pool.leakDetectionMs
+      if (leakMs > 0) {
+        conn.leaked = false
+        conn.leakTimer = setTimeout(() => this.#reportLeak(conn), leakMs)
+        conn.leakTimer.unref()
+      }
+    }
+    if (this.listenerCount('acquire') > 0) this.emit('acquire', { connectionId: conn.id, waitedMs })
+  }
+
+  #noteReturn(conn: PooledConnection): void {
+    this.counters.released++
+    const heldMs = performance.now() - conn.since
+    if (conn.leakTimer !== undefined) {
+      clearTimeout(conn.leakTimer)
+      conn.leakTimer = undefined
+      if (conn.leaked) this.emit('leakReturned', { connectionId: conn.id, heldMs: Math.round(heldMs) })
+    }
+    if (this.listenerCount('release') > 0) this.emit('release', { connectionId: conn.id, heldMs })
+    conn.acquiredAt = undefined
+  }
+
+  #reportLeak(conn: PooledConnection): void {
+    conn.leaked = true
+    this.counters.leaks++
+    this.emit('leak', { connectionId: conn.id, heldMs: Math.round(performance.now() - conn.since), acquiredAt: conn.acquiredAt?.stack })
+  }
+
+  // ------------------------------------------------------------------ waiting
+
+  #newWaiter(kind: 'exclusive' | 'shared', request: AcquireRequest | undefined, grant: Grant, fail: Fail): Waiter {
+    const now = performance.now()
+    const timeoutMs = request?.timeoutMs ?? this.#options.pool.acquireTimeoutMs
+    const waiter: Waiter = {
+      kind,
+      settled: false,
+      queued: false,
+      enqueuedAt: now,
+      deadline: now + timeoutMs,
+      sharedDeadline: timeoutMs === this.#options.pool.acquireTimeoutMs,
+      timer: undefined,
+      signal: request?.signal,
+      onAbort: undefined,
+      site: request?.site ?? (kind === 'shared' ? this.#oneShotSite() : undefined),
+      heldBy: request?.heldBy ?? [],
+      grant,
+      fail,
+    }
+    if (waiter.sharedDeadline) this.#armDeadlines(timeoutMs)
+    else waiter.timer = setTimeout(() => this.#timeOut(waiter), timeoutMs)
+    const signal = waiter.signal
+    if (signal !== undefined) {
+      waiter.onAbort = () => this.#giveUp(waiter, abortErrorFrom(signal.reason))
+      signal.addEventListener('abort', waiter.onAbort, { once: true })
+    }
+    return waiter
+  }
+
+  #enqueue(kind: 'exclusive' | 'shared', request: AcquireRequest | undefined, grant: Grant, fail: Fail): void {
+    const waiter = this.#newWaiter(kind, request, grant, fail)
+    waiter.queued = true
+    this.#waiters.push(waiter)
+    this.#fill()
+  }
+
+  /**
+   * One timer for every waiter on the default timeout: queued in order with one timeout, their
+   * deadlines are in queue order too, so only the oldest needs watching. Cleared when nobody
+   * waits, so a process whose work is done is not kept alive by it.
+   */
+  #armDeadlines(inMs: number): void {
+    if (this.#deadlineTimer === undefined) this.#deadlineTimer = setTimeout(this.#expireWaiters, inMs)
+  }
+
+  readonly #expireWaiters = (): void => {
+    this.#deadlineTimer = undefined
+    const now = performance.now()
+    const expired: Waiter[] = []
+    let next: number | undefined
+    this.#waiters.visit((waiter) => {
+      if (!waiter.sharedDeadline) return true
+      if (waiter.deadline > now) {
+        next = waiter.deadline
+        return false
+      }
+      expired.push(waiter)
+      return true
+    })
+    for (const waiter of expired) this.#timeOut(waiter)
+    if (next !== undefined && this.#waiters.size > 0) this.#armDeadlines(Math.max(1, Math.ceil(next - now)))
+  }
+
+  /** The error of a wait that reached its deadline: the connection error while the server cannot be reached. */
+  #deadlineError(waiter: Waiter): Error {
+    const waited = Math.round(performance.now() - waiter.enqueuedAt)
+    const open = this.states.total - this.states.connecting.size
+    if (this.#connectFailures > 0 && open === 0) return this.#connectionError(this.#lastConnectError)
+    const err = new PoolTimeoutError(waited, this.snapshot(), this.holders())
+    this.counters.timeouts++
+    if (this.listenerCount('timeout') > 0) this.emit('timeout', err)
+    return err
+  }
+
+  #timeOut(waiter: Waiter): void {
+    if (waiter.settled) return
+    this.callSites.startRecording()
+    this.#giveUp(waiter, this.#deadlineError(waiter))
+  }
+
+  #giveUp(waiter: Waiter, err: Error): void {
+    if (waiter.settled) return
+    this.#settleWaiter(waiter)
+    waiter.fail(err)
+  }
+
+  /** Mark settled, stop its timers, and forget it in the queue if it is still there. */
+  #settleWaiter(waiter: Waiter): void {
+    waiter.settled = true
+    if (waiter.timer !== undefined) clearTimeout(waiter.timer)
+    if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort)
+    if (waiter.queued) {
+      waiter.queued = false
+      this.#waiters.forget()
+    }
+    if (this.#waiters.size === 0 && this.#deadlineTimer !== undefined) {
+      clearTimeout(this.#deadlineTimer)
+      this.#deadlineTimer = undefined
+    }
+  }
+
+  #serveWaiter(conn: PooledConnection, waiter: Waiter): void {
+    this.#settleWaiter(waiter)
+    this.#lend(conn, waiter.kind, performance.now() - waiter.enqueuedAt, waiter.site)
+    waiter.grant(conn)
+  }
+
+  /** A clean connection is free: give it to the oldest waiter (and, if shared, to the shared waiters behind), or shelve it. */
+  #offer(conn: PooledConnection): void {
+    const waiter = this.#shiftWaiter()
+    if (waiter === undefined) {
+      this.states.move(conn, 'idle')
+      conn.wire?.setRef(false)
+      this.#notifyIfEmpty()
+      return
+    }
+    this.#serveWaiter(conn, waiter)
+    if (waiter.kind !== 'shared' || !this.#options.pipelining) return
+    // Waiters that connections being opened will serve are left for them: pipelining is for when there is no other connection to be had.
+    while (conn.sharedCount < MAX_PIPELINE_DEPTH && this.#waiters.size > this.#comingSoon() && this.#waiters.peek()?.kind === 'shared') {
+      const next = this.#shiftWaiter() as Waiter
+      this.#settleWaiter(next)
+      conn.sharedCount++
+      this.counters.pipelined++
+      this.#noteLend(conn, performance.now() - next.enqueuedAt, next.site)
+      next.grant(conn)
+    }
+  }
+
+  /** Connections about to be offered to the queue: being opened, or being checked right after opening. */
+  #comingSoon(): number {
+    return this.states.connecting.size + (this.#capacityChecking ? 1 : 0)
+  }
+
+  #shiftWaiter(): Waiter | undefined {
+    const waiter = this.#waiters.shift()
+    if (waiter !== undefined) waiter.queued = false
+    return waiter
+  }
+
+  // ------------------------------------------------------------------ validating
+
+  /** A round trip within the waiter's deadline; a connection that fails it is replaced unseen. */
+  #validate(conn: PooledConnection, waiter: Waiter): void {
+    this.states.move(conn, 'validating')
+    const wire = conn.wire as WireConnection
+    const left = Math.max(1, Math.ceil(waiter.deadline - performance.now()))
+    runSimple(wire, '', left).then(
+      () => {
+        if (conn.state !== 'validating') return
+        if (waiter.settled) return this.#takeBack(conn, undefined)
+        this.#serveWaiter(conn, waiter)
+      },
+      () => {
+        this.counters.validationFailures++
+        this.#destroy(conn, 'validation')
+        if (waiter.settled) return
+        if (performance.now() >= waiter.deadline) return this.#timeOut(waiter)
+        // Keep its place at the head of the queue and look again.
+        const idle = this.#waiters.size === 0 ? this.#takeIdle() : undefined
+        if (idle !== undefined) return this.#validateOrServe(idle, waiter)
+        waiter.queued = true
+        this.#waiters.unshift(waiter)
+        this.#fill()
+      },
+    )
+  }
+
+  #validateOrServe(conn: PooledConnection, waiter: Waiter): void {
+    if (performance.now() - conn.since <= this.#options.pool.validateAfterIdleMs) this.#serveWaiter(conn, waiter)
+    else this.#validate(conn, waiter)
+  }
+
+  // ------------------------------------------------------------------ taking back
+
+  /**
+   * A connection came back. A clean one is lent on at once; one inside a transaction, with
+   * something in flight, or with changed session state is cleaned first (or destroyed).
+   */
+  #takeBack(conn: PooledConnection, forced: DestroyReason | undefined): void {
+    const wire = conn.wire
+    if (forced !== undefined) return this.#destroy(conn, forced)
+    if (wire === undefined || wire.closed) return this.#destroy(conn, 'broken')
+    if (conn.wrongServer) return this.#destroy(conn, 'wrong-server')
+    if (!wire.quiet || wire.transactionStatus !== 'I' || wire.sessionDirty) {
+      this.states.move(conn, 'resetting')
+      void this.#reset(conn, wire)
+      return
+    }
+    this.#shelve(conn)
+  }
+
+  #shelve(conn: PooledConnection): void {
+    if (this.#closing) return this.#destroy(conn, 'closing')
+    if (conn.retireAt <= performance.now()) return this.#destroy(conn, 'lifetime')
+    this.#offer(conn)
+  }
+
+  /** Bring a returned connection back to a known idle state within the grace period, or destroy it. */
+  async #reset(conn: PooledConnection, wire: WireConnection): Promise<void> {
+    const grace = this.#options.cancelGraceMs
+    this.counters.resets++
+    wire.dropQueued(new AbortedError('the connection was returned to the pool'))
+    let clean = false
+    try {
+      if (!wire.quiet && !(await cancelUntilQuiet(wire, grace))) return
+      const steps: Promise<unknown>[] = []
+      if (wire.transactionStatus !== 'I') steps.push(runSimple(wire, 'ROLLBACK', grace))
+      if (wire.sessionDirty) {
+        // Behind a transaction-mode pooler no session state outlives the transaction; DISCARD ALL would only reach some other client's backend.
+        if (this.#options.pooler === 'none') steps.push(runSimple(wire, 'DISCARD ALL', grace))
+        wire.prepared.clear()
+        wire.socket.parsedStatements = {}
+        if (wire.socket.submittedNamedStatements) wire.socket.submittedNamedStatements = {}
+      }
+      // ROLLBACK and DISCARD ALL go out together: one round trip.
+      await Promise.all(steps)
+      wire.sessionDirty = false
+      clean = !wire.closed && wire.quiet && wire.transactionStatus === 'I'
+    } catch {
+      clean = false
+    } finally {
+      if (conn.state !== 'resetting') {
+        // close() cut it off while it was being cleaned.
+      } else if (clean) {
+        this.#shelve(conn)
+      } else {
+        this.#destroy(conn, wire.closed ? 'broken' : 'unclean')
+      }
+    }
+  }
+
+  /** A statement failed: a read-only answer on a pool that needs a primary means the server was demoted under us. */
+  noteStatementFailure(conn: PooledConnection, err: unknown, inReadOnlyTransaction: boolean): void {
+    if (inReadOnlyTransaction || !isReadOnlyViolation(err)) return
+    const target = this.#options.connection.targetSessionAttrs
+    if (target === 'read-write' || target === 'primary') conn.wrongServer = true
+  }
+
+  // ------------------------------------------------------------------ opening and closing connections
+
+  /** Open connections for queued waiters and up to `min`, within `max`, unless backing off. */
+  #fill(): void {
+    if (this.#closing || this.#fatal !== undefined || this.#retryTimer !== undefined) return
+    const { max, min } = this.#options.pool
+    const s = this.states
+    const wanted = Math.max(this.#waiters.size - s.connecting.size, min - s.total)
+    const room = max - s.total
+    for (let i = 0; i < Math.min(wanted, room); i++) this.#open()
+  }
+
+  #open(): void {
+    const conn = new PooledConnection()
+    this.states.move(conn, 'connecting')
+    this.#startHousekeeping()
+    connect({
+      settings: this.#options.connection,
+      pipelining: this.#options.pipelining,
+      statementNames: this.#statementNames,
+      listeners: this.#listeners,
+      deadline: performance.now() + this.#options.pool.connectTimeoutMs,
+    }).then(
+      (wire) => this.#onConnected(conn, wire),
+      (err: unknown) => this.#onConnectFailed(conn, err),
+    )
+  }
+
+  #onConnected(conn: PooledConnection, wire: WireConnection): void {
+    conn.wire = wire
+    this.#slotOf.set(wire, conn)
+    this.#connectFailures = 0
+    this.counters.created++
+    const { maxLifetimeMs, maxLifetimeJitter } = this.#options.pool
+    conn.retireAt = maxLifetimeMs > 0 ? performance.now() + maxLifetimeMs * (1 - maxLifetimeJitter * Math.random()) : Infinity
+    if (this.listenerCount('connect') > 0) this.emit('connect', { connectionId: conn.id })
+    if (this.#closing) return this.#destroy(conn, 'closing')
+    if (wire.closed) return this.#destroy(conn, 'broken')
+    if (!this.#capacityChecked && this.#options.pooler === 'none') {
+      this.#capacityChecked = true
+      this.#capacityChecking = true
+      this.states.move(conn, 'validating')
+      void this.#checkCapacity(conn, wire)
+      return
+    }
+    this.#offer(conn)
+    // More waiters may have queued while this one connected.
+    this.#fill()
+  }
+
+  async #checkCapacity(conn: PooledConnection, wire: WireConnection): Promise<void> {
+    const problem = await checkServerCapacity(wire, this.#options.pool.max, this.#options.pool.connectTimeoutMs).catch(() => undefined)
+    this.#capacityChecking = false
+    if (conn.state !== 'validating') return
+    if (problem !== undefined) {
+      const err = new ConfigError([problem])
+      if (this.#options.strict) {
+        this.#fatal = err
+        this.#destroy(conn, 'closing')
+        this.#failAllWaiters(err)
+        return
+      }
+      if (this.listenerCount('warning') > 0) this.emit('warning', err)
+      else process.emitWarning(err.message, 'PgStewardWarning')
+    }
+    this.#takeBack(conn, undefined)
+    this.#fill()
+  }
+
+  #connectionError(cause: unknown): ConnectionError {
+    const reason = cause instanceof Error ? cause.message : String(cause)
+    return new ConnectionError(messages.connectFailed(this.#options.connection.describe(), reason, this.#connectFailures), cause, sqlStateOf(cause))
+  }
+
+  #onConnectFailed(conn: PooledConnection, err: unknown): void {
+    this.states.move(conn, 'closed')
+    this.#connectFailures++
+    this.#lastConnectError = err
+    this.counters.connectFailures++
+    if (this.listenerCount('error') > 0) this.emit('error', err instanceof Error ? err : new Error(String(err)))
+    this.#notifyIfEmpty()
+    if (this.#closing) return
+    if (isPermanentConnectFailure(err)) {
+      // Credentials, an unknown database, TLS refused: retrying cannot help; everyone waiting hears why now.
+      this.#failAllWaiters(this.#connectionError(err))
+      return
+    }
+    if (this.#connectFailurePolicy === 'fail-waiter') {
+      const waiter = this.#shiftWaiter()
+      if (waiter !== undefined) {
+        this.#settleWaiter(waiter)
+        waiter.fail(this.#connectionError(err))
+      }
+    }
+    // Server unreachable or restarting: try again with short jittered exponential backoff while anyone needs a connection,
+    // so service resumes within a few milliseconds of the server coming back.
+    if (this.#retryTimer === undefined && (this.#waiters.size > 0 || this.states.total < this.#options.pool.min)) {
+      const delay = Math.min(100, 5 * 2 ** Math.min(this.#connectFailures - 1, 10)) * (0.5 + Math.random() / 2)
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = undefined
+        this.#fill()
+      }, delay)
+      this.#retryTimer.unref()
+    }
+  }
+
+  #failAllWaiters(err: Error): void {
+    for (const waiter of this.#waiters.drain()) {
+      waiter.queued = false
+      this.#settleWaiter(waiter)
+      waiter.fail(err)
+    }
+  }
+
+  #onWireClosed(wire: WireConnection, err: Error | undefined): void {
+    const conn = this.#slotOf.get(wire)
+    if (conn === undefined) return
+    // An idle connection whose socket died is removed now; a lent one when its holder returns it
+    // (its statements in flight have already failed with the connection error).
+    if (conn.state !== 'idle') return
+    if (err !== undefined && this.listenerCount('error') > 0) this.emit('error', err)
+    this.#destroy(conn, 'broken')
+  }
+
+  #onServerParameter(wire: WireConnection): void {
+    const conn = this.#slotOf.get(wire)
+    if (conn === undefined || connectionFitsTarget(wire, this.#options.connection.targetSessionAttrs)) return
+    conn.wrongServer = true
+    if (conn.state === 'idle') this.#destroy(conn, 'wrong-server')
+  }
+
+  #destroy(conn: PooledConnection, reason: DestroyReason): void {
+    if (conn.state === 'closed') return
+    this.states.move(conn, 'closed')
+    if (conn.leakTimer !== undefined) clearTimeout(conn.leakTimer)
+    const wire = conn.wire
+    if (wire !== undefined) {
+      const polite = (reason === 'idle' || reason === 'lifetime' || reason === 'closing' || reason === 'wrong-server') && wire.quiet
+      if (polite) wire.terminate()
+      else wire.destroy()
+    }
+    this.counters.destroyed[reason]++
+    if (this.listenerCount('destroy') > 0) this.emit('destroy', { connectionId: conn.id, reason })
+    this.#notifyIfEmpty()
+    // A waiter or `min` may need the slot this connection held.
+    if (!this.#closing) this.#fill()
+  }
+
+  #notifyIfEmpty(): void {
+    if (this.#whenEmpty.length === 0) return
+    const s = this.states
+    if (s.total - s.idle.length === 0) for (const resolve of this.#whenEmpty.splice(0)) resolve()
+  }
+
+  // ------------------------------------------------------------------ housekeeping
+
+  #startHousekeeping(): void {
+    if (this.#housekeeping !== undefined || this.#closing) return
+    const { idleTimeoutMs, maxLifetimeMs } = this.#options.pool
+    const horizon = Math.min(idleTimeoutMs || Infinity, maxLifetimeMs || Infinity, 10_000)
+    // Fine enough that retirements spread by jitter are not batched into one sweep.
+    const every = Math.max(25, Math.min(1_000, Math.floor(horizon / 20)))
+    this.#housekeeping = setInterval(() => this.#sweep(), every)
+    this.#housekeeping.unref()
+  }
+
+  /** Retire idle connections past their lifetime or idle timeout (down to `min`), then refill `min`. */
+  #sweep(): void {
+    const now = performance.now()
+    const { idleTimeoutMs, maxLifetimeMs, min } = this.#options.pool
+    // An idle timeout longer than the lifetime never applies; the lifetime retires them first.
+    for (const conn of [...this.states.idle]) if (conn.retireAt <= now) this.#destroy(conn, 'lifetime')
+    // The bottom of the stack has been idle longest.
+    while (idleTimeoutMs > 0 && (maxLifetimeMs === 0 || idleTimeoutMs <= maxLifetimeMs) && this.states.total > min) {
+      const oldest = this.states.idle[0]
+      if (oldest === undefined || now - oldest.since < idleTimeoutMs) break
+      this.#destroy(oldest, 'idle')
+    }
+    this.#fill()
+  }
+
+  // ------------------------------------------------------------------ close and observe
+
+  /**
+   * Stop taking work, wait for lent connections to come back, and at the deadline cancel and cut
+   * whatever is still out. Resolves when every socket is closed.
+   */
+  close(timeoutMs = 10_000): Promise<void> {
+    if (this.#closed) return this.#closed
+    this.#closing = true
+    clearInterval(this.#housekeeping)
+    clearTimeout(this.#retryTimer)
+    clearTimeout(this.#deadlineTimer)
+    this.#deadlineTimer = undefined
+    this.#failAllWaiters(new PoolClosedError())
+    for (const conn of [...this.states.idle]) this.#destroy(conn, 'closing')
+    this.#closed = (async () => {
+      const drained = this.states.total === 0 || (await this.#waitEmpty(timeoutMs))
+      if (!drained) {
+        const grace = this.#options.cancelGraceMs
+        const busy = [...this.states.all()].filter((c) => c.wire !== undefined && c.wire.inFlight > 0)
+        await Promise.all(busy.map((c) => (c.wire as WireConnection).cancel(grace)))
+      }
+      for (const conn of [...this.states.all()]) this.#destroy(conn, 'closing')
+    })()
+    return this.#closed
+  }
+
+  #waitEmpty(timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs)
+      timer.unref()
+      this.#whenEmpty.push(() => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+      this.#notifyIfEmpty()
+    })
+  }
+
+  /** Current gauges. */
+  snapshot(): PoolStateSnapshot {
+    const s = this.states
+    return {
+      total: s.total,
+      idle: s.idle.length,
+      inUse: s.inUse,
+      waiting: this.#waiters.size,
+      connecting: s.connecting.size,
+      max: this.#options.pool.max,
+    }
+  }
+
+  stats(): PoolStats {
+    const w = this.#waits
+    return {
+      ...this.snapshot(),
+      counters: { ...this.counters, destroyed: { ...this.counters.destroyed } },
+      acquireWaitMs: { p50: w.percentile(0.5), p90: w.percentile(0.9), p99: w.percentile(0.99), max: w.maxMs, count: w.count },
+    }
+  }
+
+  /** Exclusively lent connections already past their lifetime: they are retired when returned. */
+  expiredCount(): number {
+    const now = performance.now()
+    let n = 0
+    for (const conn of this.states.exclusive) if (conn.retireAt <= now) n++
+    return n
+  }
+
+  /** Exclusively lent connections whose acquirer was recorded, longest-held first. */
+  holders(): HolderInfo[] {
+    const now = performance.now()
+    const out: HolderInfo[] = []
+    for (const conn of this.states.exclusive) {
+      if (conn.acquiredAt !== undefined) out.push({ connectionId: conn.id, heldMs: Math.round(now - conn.since), acquiredAt: conn.acquiredAt.stack })
+    }
+    return out.sort((a, b) => b.heldMs - a.heldMs)
+  }
+
+  /** The server version of any open connection. */
+  get serverVersion(): string | undefined {
+    for (const conn of this.states.all()) if (conn.wire?.serverVersion !== undefined) return conn.wire.serverVersion
+    return undefined
+  }
+
+  /** The last connection failure, while connecting keeps failing; undefined once one succeeds. */
+  get lastConnectError(): unknown {
+    return this.#connectFailures > 0 ? this.#lastConnectError : undefined
+  }
+}
+
+/** The error an abort rejects with: our own abort errors pass through, any other reason is wrapped. */
+export function abortErrorFrom(reason: unknown): AbortedError {
+  return reason instanceof AbortedError ? reason : new AbortedError(reason)
+}
+
+/**
+ * Cancel what a connection is running and wait for it to go quiet, within `graceMs`. A
+ * CancelRequest that reaches the server before the statement started is ignored, so it is sent
+ * again while something is still in flight.
+ */
+async function cancelUntilQuiet(wire: WireConnection, graceMs: number): Promise<boolean> {
+  const deadline = performance.now() + graceMs
+  for (;;) {
+    const left = deadline - performance.now()
+    if (left <= 0) return false
+    if (wire.inFlight > 0) await wire.cancel(left)
+    if (await wire.whenQuiet(Math.min(left, 100))) return true
+    if (wire.closed) return false
+  }
+}

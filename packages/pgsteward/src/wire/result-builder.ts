@@ -1,0 +1,89 @@
+/**
+ * Rows built from the server's RowDescription and DataRow messages with node-postgres's type
+ * parsers (`pg.types`, or the statement's own `types`), so values come back exactly as `pg`
+ * returns them, and a parser registered with `pg.types.setTypeParser` applies here too.
+ */
+import pg from 'pg'
+
+/** A column as the server describes it. */
+export interface FieldDescription {
+  name: string
+  tableID: number
+  columnID: number
+  dataTypeID: number
+  dataTypeSize: number
+  dataTypeModifier: number
+  format: string
+}
+
+/** Per-statement type parsers, as node-postgres's `types` query option takes them. */
+export interface TypeParsers {
+  getTypeParser(oid: number, format?: string): (value: string) => unknown
+}
+
+/** One statement's outcome: the same shape node-postgres's Result has. */
+export interface StatementResult {
+  command: string
+  rowCount: number | null
+  oid: number | null
+  rows: unknown[]
+  fields: FieldDescription[]
+}
+
+const identity = (value: string): string => value
+
+export class ResultBuilder implements StatementResult {
+  command = ''
+  rowCount: number | null = null
+  oid: number | null = null
+  rows: unknown[] = []
+  fields: FieldDescription[] = []
+  #names: string[] = []
+  #parsers: ((value: string) => unknown)[] = []
+  readonly #asArray: boolean
+  readonly #types: TypeParsers
+
+  constructor(asArray: boolean, types: TypeParsers | undefined) {
+    this.#asArray = asArray
+    this.#types = types ?? (pg.types)
+  }
+
+  describe(fields: FieldDescription[]): void {
+    this.fields = fields
+    this.#names = fields.map((f) => f.name)
+    this.#parsers = fields.map((f) => (f.format === 'binary' ? this.#types.getTypeParser(f.dataTypeID, 'binary') : this.#types.getTypeParser(f.dataTypeID, 'text')) ?? identity)
+  }
+
+  addRow(values: (string | null)[]): void {
+    const parsers = this.#parsers
+    if (this.#asArray) {
+      const row = new Array<unknown>(values.length)
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i]
+        row[i] = v === null || v === undefined ? null : (parsers[i] as (value: string) => unknown)(v)
+      }
+      this.rows.push(row)
+      return
+    }
+    const names = this.#names
+    const row: Record<string, unknown> = {}
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]
+      row[names[i] as string] = v === null || v === undefined ? null : (parsers[i] as (value: string) => unknown)(v)
+    }
+    this.rows.push(row)
+  }
+
+  /** CommandComplete's tag: `INSERT 0 5`, `UPDATE 3`, `SELECT 2`, `CREATE TABLE` (command `CREATE`, as node-postgres reports it). */
+  complete(tag: string): void {
+    const match = /^([A-Za-z]+)(?: (\d+))?(?: (\d+))?/.exec(tag)
+    if (match === null) return
+    this.command = match[1] ?? ''
+    if (match[3] !== undefined) {
+      this.oid = Number(match[2])
+      this.rowCount = Number(match[3])
+    } else if (match[2] !== undefined) {
+      this.rowCount = Number(match[2])
+    }
+  }
+}
