@@ -259,6 +259,7 @@ export class StewardPgPool extends EventEmitter {
   /** A query outside any scope: borrowed, run, returned when the server has answered it, as pg-pool's `query` does with a client of its own. */
   #oneShot(query: DriverSubmittable, exclusive: boolean, effect: StatementEffect, fail: (err: unknown) => void): void {
     const shareable = !exclusive && effect === 'plain' && this.#db.options.pipelining
+    const traced = this.#db.pool.instrumentation.statement({ text: query.text ?? '', scope: 'one-shot', via: 'pg-facade' })
     borrowOnce(
       this.#db.pool,
       undefined,
@@ -269,14 +270,18 @@ export class StewardPgPool extends EventEmitter {
         const wire = conn.wire as WireConnection
         wire.enqueue(
           new SubmittableEntry(wire, query, exclusive, effect, {
-            settled: () => {
+            settled: (_status, error) => {
+              traced?.({ error, rowCount: null, command: undefined, connectionId: conn.id })
               giveBack()
               this.emit('release', undefined, client)
             },
           }),
         )
       },
-      fail,
+      (err) => {
+        traced?.({ error: err, rowCount: null, command: undefined, connectionId: undefined })
+        fail(err)
+      },
     )
   }
 

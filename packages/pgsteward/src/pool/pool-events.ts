@@ -4,6 +4,7 @@
  */
 import type { ConfigError, PoolTimeoutError } from '../errors/error-classes.js'
 import type { PoolStateSnapshot } from '../errors/error-messages.js'
+import type { StatementScope } from './instrumentation.js'
 
 /** Why a connection was closed, as counted in `stats().counters.destroyed`. */
 export type DestroyReason = 'broken' | 'lifetime' | 'idle' | 'validation' | 'unclean' | 'closing' | 'released-with-error' | 'wrong-server'
@@ -34,6 +35,22 @@ export interface PoolStats extends PoolStateSnapshot {
   acquireWaitMs: { p50: number; p90: number; p99: number; max: number; count: number }
 }
 
+/** A finished statement, as the `query` event reports it. Measured only while someone listens. */
+export interface QueryEvent {
+  /** The SQL text with `$n` placeholders: parameter values are never reported. */
+  sql: string
+  durationMs: number
+  rowCount: number | null
+  /** The command tag's verb (SELECT, INSERT, ...), when it succeeded and the driver reports it. */
+  command: string | undefined
+  /** The failure, by class name, stable code and SQLSTATE; undefined on success. */
+  error: { name: string; code: string; sqlState: string | undefined } | undefined
+  scope: StatementScope
+  /** pgsteward's own API, or the pg.Pool facade (Kysely, Drizzle, pg code). */
+  via: 'pgsteward' | 'pg-facade'
+  connectionId: number | undefined
+}
+
 /** Payloads of the events `db.on(...)` delivers. */
 export interface DatabaseEvents {
   acquire: [{ connectionId: number; waitedMs: number }]
@@ -49,6 +66,8 @@ export interface DatabaseEvents {
   retry: [{ attempt: number; delayMs: number; error: unknown }]
   /** An afterCommit or afterRollback hook threw; the transaction's outcome stands. */
   hookError: [{ phase: 'afterCommit' | 'afterRollback'; error: unknown }]
+  /** A statement finished. Costs nothing while nobody listens. */
+  query: [QueryEvent]
 }
 
 export function newCounters(): PoolCounters {

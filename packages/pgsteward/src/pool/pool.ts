@@ -18,13 +18,14 @@ import {
   PoolTimeoutError,
 } from '../errors/error-classes.js'
 import { messages, type HolderInfo, type PoolStateSnapshot } from '../errors/error-messages.js'
-import { isPermanentConnectFailure, isReadOnlyViolation, sqlStateOf } from '../errors/map-error.js'
+import { isPermanentConnectFailure, isReadOnlyViolation, mapError, sqlStateOf } from '../errors/map-error.js'
 import type { ResolvedOptions } from '../options/database-options.js'
 import { CallSiteRecorder, captureCallSite, type CallSite } from '../scope/call-site.js'
 import { runSimple } from '../wire/run-simple.js'
 import { StatementNames } from '../wire/statement-names.js'
 import type { WireConnection, WireListeners } from '../wire/wire-connection.js'
 import { ConnectionStates } from './connection-states.js'
+import { Instrumentation } from './instrumentation.js'
 import { connect, connectionFitsTarget } from './connector.js'
 import { LatencyHistogram } from './latency-histogram.js'
 import { newCounters, type DatabaseEvents, type DestroyReason, type PoolCounters, type PoolStats } from './pool-events.js'
@@ -75,6 +76,8 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   readonly #options: ResolvedOptions
   readonly states = new ConnectionStates()
   readonly counters: PoolCounters = newCounters()
+  /** Statements, waits and transactions, for the `query` event, OpenTelemetry and the dashboard. */
+  readonly instrumentation = new Instrumentation()
   /** Whether scopes and acquirers record where they were opened; shared with the database's scopes. */
   readonly callSites: CallSiteRecorder
   readonly #statementNames: StatementNames | undefined
@@ -105,6 +108,44 @@ export class Pool extends EventEmitter<DatabaseEvents> {
       parameter: (wire) => this.#onServerParameter(wire),
     }
     if (options.pool.min > 0) queueMicrotask(() => this.#fill())
+    this.#reportQueriesWhileListened()
+  }
+
+  /** The `query` event is measured only while it has listeners. */
+  #reportQueriesWhileListened(): void {
+    let stop: (() => void) | undefined
+    // EventEmitter's own events, outside the typed map of pool events.
+    const emitter = this as EventEmitter
+    emitter.on('newListener', (event: string | symbol) => {
+      if (event !== 'query' || stop !== undefined) return
+      stop = this.instrumentation.add({
+        statement: (start, startedAt) => (end, endedAt) => {
+          const mapped = end.error === undefined ? undefined : mapError(end.error, start.text)
+          this.emit('query', {
+            sql: start.text,
+            durationMs: endedAt - startedAt,
+            rowCount: end.rowCount,
+            command: end.command,
+            error:
+              mapped === undefined
+                ? undefined
+                : {
+                    name: mapped instanceof Error ? mapped.name : 'Error',
+                    code: (mapped as { code?: unknown }).code === undefined ? 'UNKNOWN' : String((mapped as { code?: unknown }).code),
+                    sqlState: sqlStateOf(mapped),
+                  },
+            scope: start.scope,
+            via: start.via,
+            connectionId: end.connectionId,
+          })
+        },
+      })
+    })
+    emitter.on('removeListener', (event: string | symbol) => {
+      if (event !== 'query' || this.listenerCount('query') > 0) return
+      stop?.()
+      stop = undefined
+    })
   }
 
   get options(): ResolvedOptions {

@@ -21,7 +21,9 @@ export function borrowOnce(
   run: (conn: PooledConnection, giveBack: () => void) => void,
   fail: (err: Error) => void,
 ): void {
+  const traced = pool.instrumentation.acquire({ kind: shareable ? 'shared' : 'exclusive' })
   const grant = (conn: PooledConnection): void => {
+    traced?.({ error: undefined, connectionId: conn.id })
     let returned = false
     run(conn, () => {
       if (returned) return
@@ -30,8 +32,12 @@ export function borrowOnce(
       else pool.release(conn)
     })
   }
-  if (shareable) pool.acquireShared(request, grant, fail)
-  else pool.acquire(request, grant, fail)
+  const failed = traced === undefined ? fail : (err: Error): void => {
+    traced({ error: err, connectionId: undefined })
+    fail(err)
+  }
+  if (shareable) pool.acquireShared(request, grant, failed)
+  else pool.acquire(request, grant, failed)
 }
 
 /**
@@ -47,7 +53,18 @@ export function borrowLease(
   grant: (lease: Lease) => void,
   fail: (err: Error) => void,
 ): void {
-  pool.acquire({ ...request, site, heldBy: outer }, (conn) => grant(new Lease(pool, conn, kind, site, outer)), fail)
+  const traced = pool.instrumentation.acquire({ kind: 'exclusive' })
+  pool.acquire(
+    { ...request, site, heldBy: outer },
+    (conn) => {
+      traced?.({ error: undefined, connectionId: conn.id })
+      grant(new Lease(pool, conn, kind, site, outer))
+    },
+    (err) => {
+      traced?.({ error: err, connectionId: undefined })
+      fail(err)
+    },
+  )
 }
 
 /** `borrowLease` as a promise. */

@@ -7,6 +7,8 @@
 import type { AbortedError } from '../errors/error-classes.js'
 import { SessionClosedError } from '../errors/error-classes.js'
 import type { Pool } from '../pool/pool.js'
+import { statementEnd } from '../pool/statement-end.js'
+import type { StatementScope } from '../pool/instrumentation.js'
 import type { PooledConnection } from '../pool/pooled-connection.js'
 import type { CallSite } from './call-site.js'
 import type { WireValue } from '../wire/prepare-values.js'
@@ -53,6 +55,8 @@ export class Lease {
   committed = false
   /** The transaction is READ ONLY: a 25006 error is the caller's, not a sign of a demoted server. */
   readOnly = false
+  /** What observers are told runs the statements: the lease's kind, or 'transaction' while one is open on a session. */
+  traceScope: StatementScope
   readonly #deferred: (() => Promise<void>)[] = []
   /**
    * The BEGIN of a transaction whose first statement has not been queued yet. The first statement
@@ -68,6 +72,7 @@ export class Lease {
     this.kind = kind
     this.openedAt = openedAt
     this.heldChain = [...outer, conn]
+    this.traceScope = kind
     this.#cache = pool.options.statementCacheSize > 0
   }
 
@@ -98,6 +103,7 @@ export class Lease {
     const begin = this.#unsentBegin
     this.#unsentBegin = undefined
     const shape = analyzeStatement(request.text)
+    const traced = this.#pool.instrumentation.statement({ text: request.text, scope: this.traceScope, via: 'pgsteward' })
     let entry: Statement | undefined
     const outcome = new Promise<StatementOutcome>((resolve) => {
       entry = new Statement(
@@ -113,7 +119,12 @@ export class Lease {
           types: request.types,
           cache: this.#cache,
         },
-        resolve,
+        traced === undefined
+          ? resolve
+          : (result) => {
+              traced(statementEnd(result, this.conn.id))
+              resolve(result)
+            },
       )
       this.wire.enqueue(entry)
     })
@@ -129,11 +140,19 @@ export class Lease {
 
   /** Queue a node-postgres submittable (query, cursor, stream, COPY); `settled` hears when the wire is done with it. */
   submit(submittable: DriverSubmittable, exclusive: boolean, effect: StatementEffect, settled: () => void): void {
+    const traced = this.#pool.instrumentation.statement({ text: submittable.text ?? '', scope: this.traceScope, via: 'pg-facade' })
     const begin = this.#unsentBegin
     this.#unsentBegin = undefined
     // A submittable writes its own messages and cannot carry BEGIN: BEGIN goes just ahead of it, in the same packet.
     if (begin !== undefined) this.wire.enqueue(new Statement(this.wire, { text: begin, values: undefined, exclusive: false, effect: 'neutral', cache: false }, () => undefined))
-    this.wire.enqueue(new SubmittableEntry(this.wire, submittable, exclusive, effect, { settled }))
+    this.wire.enqueue(
+      new SubmittableEntry(this.wire, submittable, exclusive, effect, {
+        settled: (_status, error) => {
+          traced?.({ error, rowCount: null, command: undefined, connectionId: this.conn.id })
+          settled()
+        },
+      }),
+    )
   }
 
   /** Open a transaction with `begin` when the next statement is queued, in that statement's round trip. */

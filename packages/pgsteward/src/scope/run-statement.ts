@@ -6,6 +6,7 @@
  * its connection with another caller. Inside a transaction an aborted statement also dooms the
  * transaction, so nothing it may have done before the cancel landed can commit.
  */
+import { statementEnd } from '../pool/statement-end.js'
 import { prepareValues } from '../wire/prepare-values.js'
 import type { StatementResult } from '../wire/result-builder.js'
 import { analyzeStatement } from '../wire/statement-effects.js'
@@ -39,6 +40,7 @@ export function runOneShot(host: ScopeHost, query: CompiledQuery, options: State
     const { effect } = analyzeStatement(query.text)
     const abort = AbortScope.from(options?.signal, options?.timeoutMs)
     const { pool } = host
+    const traced = pool.instrumentation.statement({ text: query.text, scope: 'one-shot', via: 'pgsteward' })
     // Only a plain statement that cannot be aborted may share a connection with other callers.
     const shareable = abort === undefined && effect === 'plain' && host.options.pipelining
     borrowOnce(
@@ -52,6 +54,7 @@ export function runOneShot(host: ScopeHost, query: CompiledQuery, options: State
           wire,
           { text: query.text, values, exclusive: abort !== undefined, effect, cache: host.options.statementCacheSize > 0 },
           (outcome) => {
+            traced?.(statementEnd(outcome, conn.id))
             if (outcome.error !== undefined) pool.noteStatementFailure(conn, outcome.error, false)
             giveBack()
             if (settled) return
@@ -67,7 +70,8 @@ export function runOneShot(host: ScopeHost, query: CompiledQuery, options: State
             () => {
               if (settled) return
               settled = true
-              if (!wire.withdraw(statement)) void wire.cancel(host.options.cancelGraceMs)
+              if (wire.withdraw(statement)) traced?.({ error: abort.signal.reason as Error, rowCount: null, command: undefined, connectionId: conn.id })
+              else void wire.cancel(host.options.cancelGraceMs)
               abort.dispose()
               reject(abort.signal.reason as Error)
               // The pool takes it back once the cancelled statement has answered (or destroys it after the grace period).
@@ -79,6 +83,7 @@ export function runOneShot(host: ScopeHost, query: CompiledQuery, options: State
         wire.enqueue(statement)
       },
       (err) => {
+        traced?.({ error: err, rowCount: null, command: undefined, connectionId: undefined })
         abort?.dispose()
         reject(err)
       },

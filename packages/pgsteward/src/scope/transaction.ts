@@ -46,15 +46,28 @@ function attemptWithRetries<T>(
   begin: string,
   n: number,
 ): Promise<T> {
-  return attemptTransaction(host, lease, parent, fn, begin).catch(async (err: unknown) => {
+  const traced = host.pool.instrumentation.transaction({ isolation: options?.isolation, readOnly: options?.readOnly === true, attempt: n + 1 })
+  const scopeBefore = lease.traceScope
+  lease.traceScope = 'transaction'
+  return attemptTransaction(host, lease, parent, fn, begin).then(
+    (result) => {
+      lease.traceScope = scopeBefore
+      traced?.({ error: undefined, committed: true, willRetry: false })
+      return result
+    },
+    async (err: unknown) => {
+    lease.traceScope = scopeBefore
     const retry = { ...host.options.retry, ...options?.retry }
-    if (!isRetryableTransactionError(err) || n >= retry.max || lease.abortError !== undefined || lease.released) throw err
+    const willRetry = isRetryableTransactionError(err) && n < retry.max && lease.abortError === undefined && !lease.released
+    traced?.({ error: err, committed: false, willRetry })
+    if (!willRetry) throw err
     const delayMs = Math.random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** n)
     host.pool.counters.retries++
     host.pool.emit('retry', { attempt: n + 1, delayMs, error: err })
     await new Promise((resolve) => setTimeout(resolve, delayMs))
     return attemptWithRetries(host, lease, parent, fn, options, begin, n + 1)
-  })
+    },
+  )
 }
 
 /**

@@ -27,8 +27,8 @@ export interface DriverSubmittable {
 }
 
 export interface SubmittableHooks {
-  /** Its ReadyForQuery arrived (or the connection was lost): the wire is free of it. */
-  settled(status: TransactionStatus | undefined): void
+  /** Its ReadyForQuery arrived (or the connection was lost): the wire is free of it. `error` is the server's error or the loss. */
+  settled(status: TransactionStatus | undefined, error: Error | undefined): void
 }
 
 export class SubmittableEntry implements WireEntry {
@@ -39,6 +39,7 @@ export class SubmittableEntry implements WireEntry {
   readonly #hooks: SubmittableHooks
   /** submit() refused it (bad config): a lone Sync was written to keep the exchange in step; report this at its ReadyForQuery. */
   #refused: Error | undefined
+  #error: Error | undefined
 
   constructor(conn: WireConnection, submittable: DriverSubmittable, exclusive: boolean, effect: StatementEffect, hooks: SubmittableHooks) {
     this.#conn = conn
@@ -86,6 +87,7 @@ export class SubmittableEntry implements WireEntry {
   }
 
   error(err: ServerError, socket: ProtocolSocket): void {
+    this.#error ??= err
     const q = this.#submittable
     if (q.name && socket.submittedNamedStatements) delete socket.submittedNamedStatements[q.name]
     q.handleError?.(err, socket)
@@ -94,11 +96,11 @@ export class SubmittableEntry implements WireEntry {
   ready(status: TransactionStatus, socket: ProtocolSocket): void {
     if (this.#refused !== undefined) this.#submittable.handleError?.(this.#refused, socket)
     else this.#submittable.handleReadyForQuery?.(socket)
-    this.#hooks.settled(status)
+    this.#hooks.settled(status, this.#refused ?? this.#error)
   }
 
   fail(err: Error, _written: boolean, socket: ProtocolSocket): void {
-    this.#hooks.settled(undefined)
+    this.#hooks.settled(undefined, this.#error ?? err)
     // node-postgres reports a lost connection to its queries on the next tick; so does this.
     process.nextTick(() => this.#submittable.handleError?.(err, socket))
   }

@@ -1,0 +1,108 @@
+/**
+ * Where statements, waits for a connection and transactions announce themselves, for the
+ * `query` event, OpenTelemetry and the dashboard. Nothing is measured while nobody listens: each
+ * hook first asks `active`, one boolean, and the hot paths skip everything else when it is false.
+ */
+import { performance } from 'node:perf_hooks'
+
+/** Which kind of caller ran a statement. */
+export type StatementScope = 'one-shot' | 'session' | 'transaction' | 'checkout'
+
+export interface StatementStart {
+  /** The SQL text with `$n` placeholders: values are never passed to observers. */
+  text: string
+  scope: StatementScope
+  /** Through pgsteward's own API, or through the pg.Pool facade (Kysely, Drizzle, pg code). */
+  via: 'pgsteward' | 'pg-facade'
+}
+
+export interface StatementEnd {
+  error: Error | undefined
+  rowCount: number | null
+  command: string | undefined
+  connectionId: number | undefined
+}
+
+export interface AcquireStart {
+  kind: 'exclusive' | 'shared'
+}
+
+export interface AcquireEnd {
+  error: Error | undefined
+  connectionId: number | undefined
+}
+
+export interface TransactionStart {
+  isolation: string | undefined
+  readOnly: boolean
+  /** 1 for the first attempt, 2 for the first retry, ... */
+  attempt: number
+}
+
+export interface TransactionEnd {
+  error: unknown
+  committed: boolean
+  /** The attempt failed with an error the transaction is re-run for. */
+  willRetry: boolean
+}
+
+/** Something that watches the pool's work: each method may return the function that hears how it ended. */
+export interface Observer {
+  statement?(start: StatementStart, startedAt: number): ((end: StatementEnd, endedAt: number) => void) | undefined
+  acquire?(start: AcquireStart, startedAt: number): ((end: AcquireEnd, endedAt: number) => void) | undefined
+  transaction?(start: TransactionStart, startedAt: number): ((end: TransactionEnd, endedAt: number) => void) | undefined
+}
+
+type Finish<E> = (end: E) => void
+
+export class Instrumentation {
+  readonly #observers: Observer[] = []
+  /** Whether anyone observes: checked first on every hot path. */
+  active = false
+
+  add(observer: Observer): () => void {
+    this.#observers.push(observer)
+    this.active = true
+    return () => {
+      const index = this.#observers.indexOf(observer)
+      if (index >= 0) this.#observers.splice(index, 1)
+      this.active = this.#observers.length > 0
+    }
+  }
+
+  #start<S, E>(pick: (o: Observer) => ((start: S, at: number) => ((end: E, at: number) => void) | undefined) | undefined, start: S): Finish<E> | undefined {
+    const at = performance.now()
+    const ends: ((end: E, at: number) => void)[] = []
+    for (const observer of this.#observers) {
+      try {
+        const end = pick(observer)?.call(observer, start, at)
+        if (end !== undefined) ends.push(end)
+      } catch {
+        // An observer's failure never changes the work it observed.
+      }
+    }
+    if (ends.length === 0) return undefined
+    return (end) => {
+      const endedAt = performance.now()
+      for (const finish of ends) {
+        try {
+          finish(end, endedAt)
+        } catch {
+          // An observer's failure never changes the work it observed.
+        }
+      }
+    }
+  }
+
+  statement(start: StatementStart): Finish<StatementEnd> | undefined {
+    return this.active ? this.#start((o) => o.statement, start) : undefined
+  }
+
+  acquire(start: AcquireStart): Finish<AcquireEnd> | undefined {
+    return this.active ? this.#start((o) => o.acquire, start) : undefined
+  }
+
+  transaction(start: TransactionStart): Finish<TransactionEnd> | undefined {
+    return this.active ? this.#start((o) => o.transaction, start) : undefined
+  }
+}
