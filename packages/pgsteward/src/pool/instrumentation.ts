@@ -70,12 +70,12 @@ export class Instrumentation {
     }
   }
 
-  #start<S, E>(pick: (o: Observer) => ((start: S, at: number) => ((end: E, at: number) => void) | undefined) | undefined, start: S): Finish<E> | undefined {
+  #start<S, E>(begin: (o: Observer, start: S, at: number) => ((end: E, at: number) => void) | undefined, start: S): Finish<E> | undefined {
     const at = performance.now()
     const ends: ((end: E, at: number) => void)[] = []
     for (const observer of this.#observers) {
       try {
-        const end = pick(observer)?.call(observer, start, at)
+        const end = begin(observer, start, at)
         if (end !== undefined) ends.push(end)
       } catch {
         // An observer's failure never changes the work it observed.
@@ -95,14 +95,14 @@ export class Instrumentation {
   }
 
   statement(start: StatementStart): Finish<StatementEnd> | undefined {
-    return this.active ? this.#start((o) => o.statement, start) : undefined
+    return this.active ? this.#start((o, s: StatementStart, at) => o.statement?.(s, at), start) : undefined
   }
 
   acquire(start: AcquireStart): Finish<AcquireEnd> | undefined {
-    return this.active ? this.#start((o) => o.acquire, start) : undefined
+    return this.active ? this.#start((o, s: AcquireStart, at) => o.acquire?.(s, at), start) : undefined
   }
 
   transaction(start: TransactionStart): Finish<TransactionEnd> | undefined {
-    return this.active ? this.#start((o) => o.transaction, start) : undefined
+    return this.active ? this.#start((o, s: TransactionStart, at) => o.transaction?.(s, at), start) : undefined
   }
 }
