@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { Registry } from 'prom-client'
 import { sql } from 'pgsteward'
 import { registerMetrics } from 'pgsteward/metrics'
-import { setup } from './support.ts'
+import { setup, warm } from './support.ts'
 
 const ctx = await setup('metrics')
 
@@ -15,8 +15,9 @@ function sample(text: string, name: string, labels: string): number | undefined 
 describe('Prometheus metrics', () => {
   it('exports gauges, counters and histograms per pool after known work', async () => {
     const registry = new Registry()
-    const main = ctx.open({ pool: { max: 3, acquireTimeoutMs: 100 } })
+    const main = ctx.open({ pool: { max: 3, min: 3, acquireTimeoutMs: 100 } })
     const other = ctx.open({ pool: { max: 2 } })
+    await warm(main)
     registerMetrics(main, registry, { poolName: 'main' })
     registerMetrics(other, registry, { poolName: 'other' })
     for (let i = 0; i < 5; i++) await main.query(sql`SELECT 1`)

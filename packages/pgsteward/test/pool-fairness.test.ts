@@ -40,7 +40,20 @@ describe('pool fairness and bounds', () => {
 
   it('reuses the most recently returned idle connection first', async () => {
     const db = ctx.open({ pool: { max: 3 } })
-    const pids = await Promise.all([1, 2, 3].map(() => db.session(async (s) => (await s.one<{ pid: number }>(sql`SELECT pg_backend_pid() AS pid, pg_sleep(0.02)`)).pid)))
+    // Three sessions held together: three connections.
+    let arrived = 0
+    let allIn!: () => void
+    const together = new Promise<void>((r) => (allIn = r))
+    const pids = await Promise.all(
+      [1, 2, 3].map(() =>
+        db.session(async (s) => {
+          const { pid } = await s.one<{ pid: number }>(sql`SELECT pg_backend_pid() AS pid`)
+          if (++arrived === 3) allIn()
+          await together
+          return pid
+        }),
+      ),
+    )
     assert.equal(new Set(pids).size, 3)
     // The last to come back is on top of the stack.
     const next = await db.one<{ pid: number }>(sql`SELECT pg_backend_pid() AS pid`)

@@ -54,6 +54,15 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
   }
 }
 
+/**
+ * Wait until the pool has opened all its connections (open it with `pool.min` = `pool.max`), so
+ * a short acquire timeout under test bounds only the wait under test, never the first connects.
+ */
+export async function warm(db: Database): Promise<void> {
+  const { max } = db.options.pool
+  await eventually(() => db.stats().idle === max, 30_000, `all ${max} connections open`)
+}
+
 /** Unhandled rejections seen while this file runs; a test asserts the list stays empty. */
 export function collectUnhandledRejections(): unknown[] {
   const seen: unknown[] = []

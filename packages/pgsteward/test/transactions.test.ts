@@ -82,8 +82,10 @@ describe('transactions', () => {
         await tx.query(sql`UPDATE account SET balance = balance + 10 WHERE id = ${to}`)
       })
     await Promise.all([transfer(0, 1, 2), transfer(1, 2, 1)])
-    assert.equal(retried.length, 1)
-    assert.ok(retried[0] instanceof DeadlockDetectedError, `got ${String(retried[0])}`)
+    // A retry that starts at once can take the row before the waiting winner wakes and deadlock again: row locks are not
+    // queued fairly across transactions. What holds: only deadlocks were retried, and each transfer applied exactly once.
+    assert.ok(retried.length >= 1)
+    for (const err of retried) assert.ok(err instanceof DeadlockDetectedError, `got ${String(err)}`)
     const balances = await ctx.admin<{ balance: number }>('SELECT balance FROM account ORDER BY id')
     assert.deepEqual(balances.map((b) => b.balance), [100, 100], 'both transfers applied exactly once')
   })

@@ -286,7 +286,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   /** Lend an idle connection, checking it first with a round trip if it has been idle a while. */
   #lendIdle(conn: PooledConnection, kind: 'exclusive' | 'shared', request: AcquireRequest | undefined, grant: Grant, fail: Fail): void {
     const site = request?.site ?? this.#oneShotSite()
-    if (performance.now() - conn.since <= this.#options.pool.validateAfterIdleMs) {
+    if (!this.#needsValidation(conn)) {
       this.#lend(conn, kind, 0, site)
       return grant(conn)
     }
@@ -490,6 +490,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     const left = Math.max(1, Math.ceil(waiter.deadline - performance.now()))
     runSimple(wire, '', left).then(
       () => {
+        conn.suspect = false
         if (conn.state !== 'validating') return
         if (waiter.settled) return this.#takeBack(conn, undefined)
         this.#serveWaiter(conn, waiter)
@@ -510,8 +511,13 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   }
 
   #validateOrServe(conn: PooledConnection, waiter: Waiter): void {
-    if (performance.now() - conn.since <= this.#options.pool.validateAfterIdleMs) this.#serveWaiter(conn, waiter)
-    else this.#validate(conn, waiter)
+    if (this.#needsValidation(conn)) this.#validate(conn, waiter)
+    else this.#serveWaiter(conn, waiter)
+  }
+
+  /** Idle for a while, or idle when another connection was lost: check it with a round trip before lending. */
+  #needsValidation(conn: PooledConnection): boolean {
+    return conn.suspect || performance.now() - conn.since > this.#options.pool.validateAfterIdleMs
   }
 
   // ------------------------------------------------------------------ taking back
@@ -697,6 +703,9 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   #onWireClosed(wire: WireConnection, err: Error | undefined): void {
     const conn = this.#slotOf.get(wire)
     if (conn === undefined) return
+    // One connection lost to the server (a restart, pg_terminate_backend, a failover) makes the idle
+    // others suspect: each gets a round trip before it is lent, so a dead one is replaced unseen.
+    if (err !== undefined) for (const idle of this.states.idle) idle.suspect = true
     // An idle connection whose socket died is removed now; a lent one when its holder returns it
     // (its statements in flight have already failed with the connection error).
     if (conn.state !== 'idle') return

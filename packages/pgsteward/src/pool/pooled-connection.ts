@@ -27,4 +27,6 @@ export class PooledConnection {
   sharedCount = 0
   /** It reached a server that no longer fits `target_session_attrs` (a demoted primary): never lend it again. */
   wrongServer = false
+  /** Another connection of the pool was lost while this one sat idle: check it before lending it. */
+  suspect = false
 }
