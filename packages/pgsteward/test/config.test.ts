@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { ConfigError, createDatabase, type DatabaseOptions } from 'pgsteward'
+import { ConfigError, ConnectionError, MisuseError, createDatabase, sql, type DatabaseOptions } from 'pgsteward'
 import { setup } from './support.ts'
 
 const ctx = await setup('config')
@@ -93,3 +93,110 @@ describe('configuration validation', () => {
     await fine.ready()
   })
 })
+
+describe('configuration defects (issue 13, defect 9)', () => {
+  it('per-transaction options are checked: unknown names and bad retry values are a MisuseError', async () => {
+    const db = ctx.open({ pool: { max: 1 } })
+    await assert.rejects(
+      db.transaction(async () => undefined, { retry: { max: -3 } }),
+      (e: unknown) => e instanceof MisuseError && /retry\.max must be a non-negative integer, got -3/.test(e.message),
+    )
+    await assert.rejects(
+      db.transaction(async () => undefined, { retry: { maxx: 3 } } as never),
+      (e: unknown) => e instanceof MisuseError && /Unknown option retry\.maxx\. Did you mean retry\.max\?/.test(e.message),
+    )
+    await assert.rejects(db.session(async () => undefined, { isolation: 'serializable' } as never), (e: unknown) => e instanceof MisuseError && /Unknown option isolation/.test(e.message))
+    await assert.rejects(db.transaction(async () => undefined, { isolation: 'snapshot' } as never), MisuseError)
+  })
+
+  it('lists type errors and contradictions together', () => {
+    assert.throws(
+      () => createDatabase({ strict: 'yes', pool: { min: 5, max: 2 } } as unknown as DatabaseOptions),
+      (err: unknown) => err instanceof ConfigError && err.problems.length === 2 && /strict must be/.test(err.message) && /pool\.min \(5\) is greater than pool\.max \(2\)/.test(err.message),
+    )
+  })
+
+  it('PGSSLMODE with a value libpq does not know is refused', () => {
+    assert.throws(
+      () => resolveWith({ connectionString: ctx.url }, { PGSSLMODE: 'bogus' }),
+      (err: unknown) => err instanceof ConfigError && /sslmode=bogus \(PGSSLMODE\) is not a libpq sslmode/.test(err.message),
+    )
+  })
+
+  it('PGAPPNAME is the application name when none is given', async () => {
+    const saved = process.env.PGAPPNAME
+    process.env.PGAPPNAME = 'from-pgappname'
+    try {
+      const db = createDatabase({ connectionString: ctx.url })
+      try {
+        assert.equal(db.options.applicationName, 'from-pgappname')
+        assert.deepEqual(await db.one(sql`SELECT current_setting('application_name') AS app`), { app: 'from-pgappname' })
+      } finally {
+        await db.close()
+      }
+    } finally {
+      if (saved === undefined) delete process.env.PGAPPNAME
+      else process.env.PGAPPNAME = saved
+    }
+  })
+
+  it('connection parameters pgsteward does not implement are refused, each with what to do', () => {
+    assert.throws(
+      () => createDatabase({ connectionString: `${ctx.url}?statement_timeout=100&gssencmode=prefer&frobnicate=1` }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.problems.length === 3 &&
+        /statement_timeout in connectionString is not supported by pgsteward: use the statementTimeoutMs option/.test(err.message) &&
+        /gssencmode/.test(err.message) &&
+        /frobnicate in connectionString is not supported by pgsteward: remove it/.test(err.message),
+    )
+    // target_session_attrs and load_balance_hosts are honoured, not refused.
+    const db = createDatabase({ connectionString: `${ctx.url}?target_session_attrs=read-write&load_balance_hosts=random` })
+    assert.equal(db.options.targetSessionAttrs, 'read-write')
+    void db.close()
+  })
+
+  it('sslmode=require against a server without TLS fails at start-up with the reason, not at the acquire timeout', async () => {
+    const db = createDatabase({ connectionString: `${ctx.url}?sslmode=require`, pool: { acquireTimeoutMs: 60_000 } })
+    try {
+      const err = await db.ready().catch((e: unknown) => e)
+      assert.ok(err instanceof ConnectionError, `got ${String(err)}`)
+      assert.match(err.message, /does not support SSL/)
+    } finally {
+      await db.close()
+    }
+  })
+
+  it('a multi-host URL is accepted, and the hosts are tried in order', async () => {
+    const url = new URL(ctx.url)
+    // The first host refuses connections (nothing listens on port 1): the second one answers.
+    const multi = `postgres://${url.username}:${url.password}@127.0.0.1:1,${url.host}${url.pathname}`
+    const db = createDatabase({ connectionString: multi })
+    try {
+      assert.deepEqual(
+        db.options.hosts.map((h) => h.port),
+        [1, Number(url.port)],
+      )
+      assert.deepEqual(await db.one(sql`SELECT 1 AS n`), { n: 1 })
+    } finally {
+      await db.close()
+    }
+  })
+})
+
+/** createDatabase with a given environment (the library reads process.env). */
+function resolveWith(options: DatabaseOptions, env: Record<string, string>): void {
+  const saved: Record<string, string | undefined> = {}
+  for (const [k, v] of Object.entries(env)) {
+    saved[k] = process.env[k]
+    process.env[k] = v
+  }
+  try {
+    void createDatabase(options).close()
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+    }
+  }
+}

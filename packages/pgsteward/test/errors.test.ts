@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { inspect } from 'node:util'
 import { describe, it } from 'node:test'
+import { pino } from 'pino'
 import {
   AdminShutdownError,
   CheckViolationError,
@@ -166,5 +167,41 @@ describe('SQLSTATE mapping, each produced by a real statement', () => {
 
   it('a plain string query is refused with the fix', async () => {
     await assert.rejects(db.query('SELECT 1' as never), (e: unknown) => e instanceof MisuseError && /sql`/.test(e.message) && /sql\.unsafe/.test(e.message))
+  })
+})
+
+describe('no parameter value anywhere in an error (issue 13, defect 6)', () => {
+  const db = ctx.open({ pool: { max: 2 } })
+
+  /** Every rendering a logger or a developer would see. */
+  async function renderings(err: unknown): Promise<string[]> {
+    const lines: string[] = []
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) })
+    logger.error({ err }, 'statement failed')
+    await new Promise((r) => setImmediate(r))
+    const chain: string[] = []
+    for (let e = err, depth = 0; e !== undefined && e !== null && depth < 10; e = (e as { cause?: unknown }).cause, depth++) {
+      chain.push(String(e as Error), (e as Error).message ?? '', (e as Error).stack ?? '')
+    }
+    return [...lines, JSON.stringify(err), inspect(err, { depth: 10 }), inspect(err, { depth: 10, showHidden: true }), ...chain]
+  }
+
+  it('a data error (class 22) keeps the input out of the message, the cause chain, inspect and pino', async () => {
+    const secret = 'not-a-number-7f3a'
+    const err = await failureOf(() => db.query(sql`SELECT ${secret}::int`))
+    assert.ok(err instanceof DatabaseError && err.sqlState === '22P02', String(err))
+    for (const text of await renderings(err)) assert.ok(!text.includes(secret), `the value appeared in: ${text.slice(0, 200)}`)
+  })
+
+  it('a unique violation keeps the key value out of everything but the non-enumerable detail', async () => {
+    const secret = 'secret-key-value@example.com'
+    await db.query(sql`INSERT INTO person (id, email) VALUES (50, ${secret})`)
+    const err = await failureOf(() => db.query(sql`INSERT INTO person (id, email) VALUES (51, ${secret})`))
+    assert.ok(err instanceof UniqueViolationError)
+    assert.match(err.detail ?? '', /already exists/, 'still readable on purpose')
+    for (const text of await renderings(err)) {
+      if (text === inspect(err, { depth: 10, showHidden: true })) continue // showHidden asks for non-enumerable fields on purpose
+      assert.ok(!text.includes(secret), `the value appeared in: ${text.slice(0, 200)}`)
+    }
   })
 })

@@ -44,12 +44,17 @@ export async function setup(label: string): Promise<TestContext> {
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Poll until `check` returns true, or fail after `timeoutMs` with `message`. */
+/**
+ * Poll until `check` returns true, or fail with `message`. The limit is at least 20 s whatever a
+ * test asks: it only ends a wait that is already a failure, and a loaded machine must never turn a
+ * slow success into one. Tests assert on what happened, never on how fast.
+ */
 export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs: number, message: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
+  const limit = Math.max(timeoutMs, 20_000)
+  const deadline = Date.now() + limit
   for (;;) {
     if (await check()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${message}`)
+    if (Date.now() > deadline) throw new Error(`timed out after ${limit} ms: ${message}`)
     await sleep(10)
   }
 }
