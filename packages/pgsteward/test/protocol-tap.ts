@@ -12,19 +12,61 @@ export interface ProtocolTap {
   /** Status bytes of every ReadyForQuery the server sent since the last `reset()`, in order. */
   readonly statuses: string[]
   reset(): void
+  /**
+   * The next time a client sends a simple query with exactly this text, pass it to the server,
+   * then close the server side after it and cut the client off: the statement left, its answer
+   * never comes back.
+   */
+  cutAfterQuery(text: string): void
+  /** Stop passing bytes either way, sockets left open: a peer gone without FIN or RST (half-open). */
+  blackhole(): void
 }
 
 export async function protocolTap(serverUrl: string): Promise<ProtocolTap> {
   const target = new URL(serverUrl)
   const statuses: string[] = []
   const sockets = new Set<net.Socket>()
+  let cutOn: string | undefined
+  let dropping = false
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(target.port), target.hostname)
     sockets.add(client).add(upstream)
     let pending = Buffer.alloc(0)
     let started = false
-    client.pipe(upstream)
+    let sent = Buffer.alloc(0)
+    let sawStartup = false
+    client.on('data', (chunk: Buffer) => {
+      if (dropping) return
+      sent = Buffer.concat([sent, chunk])
+      // The startup packet (and an SSLRequest) has no type byte; everything after it does.
+      for (;;) {
+        if (!sawStartup) {
+          if (sent.length < 4) break
+          const length = sent.readInt32BE(0)
+          if (sent.length < length) break
+          const isSslRequest = length === 8 && sent.readInt32BE(4) === 80877103
+          upstream.write(sent.subarray(0, length))
+          sent = sent.subarray(length)
+          if (!isSslRequest) sawStartup = true
+          continue
+        }
+        if (sent.length < 5) break
+        const length = sent.readInt32BE(1)
+        if (sent.length < 1 + length) break
+        const message = sent.subarray(0, 1 + length)
+        sent = sent.subarray(1 + length)
+        upstream.write(message)
+        const text = message[0] === 0x51 ? message.subarray(5, message.length - 1).toString() : undefined
+        if (text !== undefined && text === cutOn) {
+          cutOn = undefined
+          upstream.end()
+          client.destroy()
+          return
+        }
+      }
+    })
     upstream.on('data', (chunk: Buffer) => {
+      if (dropping) return
       client.write(chunk)
       pending = Buffer.concat([pending, chunk])
       // Typed messages: a type byte and a 4-byte length that counts itself.
@@ -60,6 +102,12 @@ export async function protocolTap(serverUrl: string): Promise<ProtocolTap> {
     statuses,
     reset: () => {
       statuses.length = 0
+    },
+    cutAfterQuery: (text) => {
+      cutOn = text
+    },
+    blackhole: () => {
+      dropping = true
     },
   }
 }
