@@ -19,7 +19,7 @@ import firstLogins from '../src/scenarios/05-first-logins.ts'
 import identicalUploads from '../src/scenarios/06-identical-uploads.ts'
 import filesAndRows from '../src/scenarios/07-files-and-rows.ts'
 import poolExhaustion from '../src/scenarios/08-pool-exhaustion.ts'
-import restartAndTerminate from '../src/scenarios/09-restart-and-terminate.ts'
+import restartAndTerminate, { BACKOFF_STEP_MS, measureRestart, type FaultCycle, type RequestRecord, type RestartOutcome } from '../src/scenarios/09-restart-and-terminate.ts'
 import lyingHealthCheck from '../src/scenarios/10-lying-health-check.ts'
 import websocketHub, { type HubOutcome } from '../src/scenarios/11-websocket-hub.ts'
 import lateMisconfiguration from '../src/scenarios/12-late-misconfiguration.ts'
@@ -125,17 +125,60 @@ describe('race lab invariant checks report known-bad states', () => {
     assert.equal(found.length, 2, found.join('; '))
   })
 
-  it('8 pool exhaustion: too many server connections, unbounded waits, failures', async () => {
+  it('8 pool exhaustion: too many server connections, requests hung until the timeout, failures', async () => {
     const ctx = await contextFor(poolExhaustion)
-    assert.deepEqual(await poolExhaustion.check(ctx, { peakServerConnections: 10, slowest: 500, users: 300, failed: 0 }), [])
-    assert.equal((await poolExhaustion.check(ctx, { peakServerConnections: 14, slowest: 60_000, users: 300, failed: 2 })).length, 3)
+    assert.deepEqual(await poolExhaustion.check(ctx, { peakServerConnections: 15, slowest: 500, users: 300, failed: 0, hung: 0 }), [])
+    const found = await poolExhaustion.check(ctx, { peakServerConnections: 16, slowest: 5_010, users: 300, failed: 2, hung: 290 })
+    assert.equal(found.length, 3, found.join('; '))
+    assert.ok(found.some((f) => /290 of 300 request\(s\) hung until the 5 s pool timeout/.test(f)), found.join('; '))
   })
 
-  it('9 restart and terminate: no recovery, nothing succeeding after terminate', async () => {
+  it('9 restart and terminate: errors for work not yet started, no recovery, back later than naive', async () => {
     const ctx = await contextFor(restartAndTerminate)
-    assert.deepEqual(await restartAndTerminate.check(ctx, { terminatedAt: 100, stoppedAt: 200, startedAt: 300, successes: [150, 400] }), [])
-    assert.equal((await restartAndTerminate.check(ctx, { terminatedAt: 100, stoppedAt: 200, startedAt: 300, successes: [50] })).length, 2)
-    assert.match((await restartAndTerminate.check(ctx, { terminatedAt: 100, stoppedAt: 200, startedAt: 300, successes: [150, 9_000] }))[0] ?? '', /recovery took/)
+    const cycle: FaultCycle = { loadFrom: 0, terminate: { from: 1_000, to: 1_020 }, shutdown: { from: 2_000, to: 2_100 }, acceptingAt: 5_100, until: 6_000 }
+    /** Each user succeeding every 10 ms (1 ms each) from `from` to `to`. */
+    const steady = (from: number, to: number): RequestRecord[] =>
+      [0, 1].flatMap((user) => Array.from({ length: Math.floor((to - from) / 10) }, (_, k) => ({ user, start: from + k * 10, end: from + k * 10 + 1, ok: true })))
+    const failed = (start: number, end: number, kind: string): RequestRecord => ({ user: 0, start, end, ok: false, kind })
+    const recovered = (after: number): RestartOutcome => ({
+      users: 2,
+      cycles: [cycle],
+      requests: [
+        ...steady(0, 2_000),
+        // In flight when the terminate and the shutdown hit: allowed.
+        failed(1_010, 1_015, '57P01'),
+        failed(1_990, 2_050, '57P01'),
+        // Waited through the outage, served once the server was back.
+        { user: 0, start: 2_200, end: 5_100 + after, ok: true },
+        { user: 1, start: 2_300, end: 5_100 + after + 1, ok: true },
+        ...steady(5_100 + after + 10, 6_000),
+      ],
+    })
+    const good = recovered(50)
+    assert.deepEqual(await restartAndTerminate.check(ctx, good), [])
+    const [figures] = measureRestart(good)
+    assert.equal(figures?.inFlightErrors, 2)
+    assert.equal(figures?.firstSuccessMs, 50)
+    assert.equal(figures?.medianUserFirstSuccessMs, 50)
+    assert.equal(figures?.servedBetweenTerminateAndRestart, 200)
+    assert.ok(figures?.fullThroughputMs !== undefined && figures.fullThroughputMs <= 200, String(figures?.fullThroughputMs))
+
+    const broken: RestartOutcome = {
+      users: 2,
+      cycles: [cycle],
+      requests: [...steady(0, 1_000), failed(1_500, 1_501, '57P01'), failed(2_200, 2_201, 'ECONNREFUSED'), failed(2_300, 2_301, 'ECONNREFUSED'), failed(5_200, 5_201, '57P01')],
+    }
+    const found = await restartAndTerminate.check(ctx, broken)
+    assert.ok(found.some((f) => /4 error\(s\) surfaced to callers for work not yet started: 1 after the terminate, 2 during the outage, 1 after the restart/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /no request succeeded after the server came back/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /nothing succeeded between pg_terminate_backend and the restart/.test(f)), found.join('; '))
+    assert.equal(found.length, 3, found.join('; '))
+
+    const compare = (naive: RestartOutcome, pgsteward: RestartOutcome): string[] => restartAndTerminate.compare?.(naive, pgsteward, () => undefined) ?? ['no comparison']
+    assert.deepEqual(compare(good, recovered(50 + BACKOFF_STEP_MS)), [])
+    const late = compare(good, recovered(400))
+    assert.equal(late.length, 2, late.join('; '))
+    assert.match(late[0] ?? '', /first success after the restart came 400 ms after the server accepted connections again, later than naive pg.Pool's 50 ms plus one backoff step/)
   })
 
   it("10 health: 'ok' while down, not ok after recovery", async () => {
