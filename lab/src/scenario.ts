@@ -37,7 +37,7 @@ export interface ScenarioContext {
 export interface Scenario<Outcome = unknown> {
   id: number
   name: string
-  /** The post-mortem this reproduces, from ../shared/incidents/. */
+  /** The post-mortem this reproduces, from ../shared/incidents/, or the issue that asks for it. */
   incident: string
   /** The failure mode in one line. */
   failure: string

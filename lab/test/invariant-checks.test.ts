@@ -23,6 +23,8 @@ import restartAndTerminate, { BACKOFF_STEP_MS, measureRestart, type FaultCycle, 
 import lyingHealthCheck from '../src/scenarios/10-lying-health-check.ts'
 import websocketHub, { type HubOutcome } from '../src/scenarios/11-websocket-hub.ts'
 import lateMisconfiguration from '../src/scenarios/12-late-misconfiguration.ts'
+import failoverUnderLoad, { measureFailover, type WriteRecord } from '../src/scenarios/13-failover-under-load.ts'
+import poolerPreparedStatements from '../src/scenarios/14-pooler-prepared-statements.ts'
 
 const scratch = await mkdtemp(path.join(os.tmpdir(), 'lab-checks-'))
 after(() => rm(scratch, { recursive: true, force: true }))
@@ -170,7 +172,7 @@ describe('race lab invariant checks report known-bad states', () => {
     }
     const found = await restartAndTerminate.check(ctx, broken)
     assert.ok(found.some((f) => /4 error\(s\) surfaced to callers for work not yet started: 1 after the terminate, 2 during the outage, 1 after the restart/.test(f)), found.join('; '))
-    assert.ok(found.some((f) => /no request succeeded after the server came back/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /no request succeeded within 10 s after the server came back/.test(f)), found.join('; '))
     assert.ok(found.some((f) => /nothing succeeded between pg_terminate_backend and the restart/.test(f)), found.join('; '))
     assert.equal(found.length, 3, found.join('; '))
 
@@ -234,5 +236,31 @@ describe('race lab invariant checks report known-bad states', () => {
     const ctx = await contextFor(lateMisconfiguration)
     assert.deepEqual(await lateMisconfiguration.check(ctx, { refusedAtStart: true, servedWithBrokenConfig: false, message: 'refused' }), [])
     assert.equal((await lateMisconfiguration.check(ctx, { refusedAtStart: false, servedWithBrokenConfig: true, message: 'first request failed' })).length, 1)
+  })
+
+  it('13 failover: errors for writes not yet started, nothing written after the promotion, acknowledged writes lost', async () => {
+    const ctx = await contextFor(failoverUnderLoad)
+    const failover = { from: 1_000, primaryDown: 1_030, promoted: 1_200, until: 2_000 }
+    const write = (seq: number, start: number, end: number, ok: boolean, kind?: string): WriteRecord => ({ user: 0, seq, start, end, ok, ...(kind ? { kind } : {}) })
+    const good = [write(0, 0, 5, true), write(1, 990, 1_020, false, '57P01'), write(2, 1_100, 1_250, true), write(3, 1_300, 1_305, true)]
+    const rows = async (): Promise<{ user_id: number; seq: number }[]> => [0, 2, 3].map((seq) => ({ user_id: 0, seq }))
+    assert.deepEqual(await failoverUnderLoad.check(ctx, { requests: good, failover, rowsOnNewPrimary: rows }), [])
+    assert.equal(measureFailover({ requests: good, failover }).inFlightErrors, 1)
+    assert.equal(measureFailover({ requests: good, failover }).firstWriteAfterPromotionMs, 50)
+    const broken = [write(0, 0, 5, true), write(1, 1_100, 1_101, false, 'ECONNREFUSED'), write(2, 1_300, 1_301, false, 'ECONNREFUSED')]
+    const found = await failoverUnderLoad.check(ctx, { requests: broken, failover, rowsOnNewPrimary: async () => [] })
+    assert.ok(found.some((f) => /2 error\(s\) surfaced to callers for work not yet started: 1 during the promotion, 1 after it \(2 ECONNREFUSED\)/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /no write succeeded after the standby was promoted/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /1 acknowledged write\(s\) are not on the new primary/.test(f)), found.join('; '))
+    assert.equal(found.length, 3, found.join('; '))
+  })
+
+  it('14 pooler: prepared-statement errors and counters that disagree with acknowledged increments', async () => {
+    const ctx = await contextFor(poolerPreparedStatements)
+    await ctx.admin('UPDATE item SET hits = 1 WHERE id IN (1, 2)')
+    assert.deepEqual(await poolerPreparedStatements.check(ctx, { operations: 4, succeeded: 4, increments: 2, errors: {}, pgbouncer: 'PgBouncer 1.18.0' }), [])
+    const found = await poolerPreparedStatements.check(ctx, { operations: 10, succeeded: 5, increments: 3, errors: { '42P05': 4, '26000': 1 }, pgbouncer: 'PgBouncer 1.18.0' })
+    assert.ok(found.some((f) => /5 of 10 operations failed: 4 × 42P05 prepared statement already exists, 1 × 26000 prepared statement does not exist/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /the items count 2 hits for 3 acknowledged increments/.test(f)), found.join('; '))
   })
 })
