@@ -228,10 +228,17 @@ async function main(): Promise<number> {
         process.stdout.write(` ${run.report.violations.length === 0 ? 'invariant held' : `${run.report.violations.length} violation(s)`}\n`)
       }
       const { naive, pgsteward } = runs
-      if (scenario.compare && naive?.finished && pgsteward?.finished) {
-        const found = scenario.compare(naive.outcome, pgsteward.outcome, (text) => pgsteward.report.notes.push(text))
-        if (found.length > 0) console.log(`# ${scenario.id} ${scenario.name} [pgsteward] against naive: ${found.length} violation(s)`)
-        pgsteward.report.violations.push(...found)
+      if (scenario.compare && pgsteward?.finished) {
+        if (naive?.finished) {
+          const found = scenario.compare(naive.outcome, pgsteward.outcome, (text) => pgsteward.report.notes.push(text))
+          if (found.length > 0) console.log(`# ${scenario.id} ${scenario.name} [pgsteward] against naive: ${found.length} violation(s)`)
+          pgsteward.report.violations.push(...found)
+        } else if (naive) {
+          // An invariant that could not be checked must not read as held.
+          pgsteward.report.violations.push('the comparison with naive could not run: the naive run did not finish')
+        } else {
+          pgsteward.report.notes.push('not compared with naive: the naive variant did not run')
+        }
       }
     }
   } finally {

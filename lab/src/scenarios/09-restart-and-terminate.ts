@@ -225,6 +225,7 @@ async function underFaults(ctx: ScenarioContext, statement: () => Promise<unknow
         await server.stop()
         shutdown.to = now()
         await sleep(phases.outage)
+        acceptingSince = Number.POSITIVE_INFINITY
         backAt = undefined
         await server.start()
         const acceptingAt = now()
