@@ -190,7 +190,7 @@ describe('race lab invariant checks report known-bad states', () => {
     assert.equal(found.length, 2, found.join('; '))
   })
 
-  it('11 WebSocket hub: membership off, duplicate participants, missing, late and held deliveries, a slow client never cut off', async () => {
+  it('11 WebSocket hub: membership off, duplicate participants, missing and held deliveries, a slow client never cut off', async () => {
     const ctx = await contextFor(websocketHub)
     const [event] = await ctx.admin<{ id: number }>(`INSERT INTO events (title) VALUES ('quiz') RETURNING id`)
     const eventId = event?.id ?? 0
@@ -226,10 +226,11 @@ describe('race lab invariant checks report known-bad states', () => {
     assert.ok(found.some((f) => /1 of 4 users have no participant row/.test(f)), found.join('; '))
     assert.ok(found.some((f) => /1 participant row\(s\) belong to users that never connected/.test(f)), found.join('; '))
     assert.ok(found.some((f) => /40 of 300 deliveries to reading clients never arrived/.test(f)), found.join('; '))
-    assert.ok(found.some((f) => /30 deliveries to reading clients took longer than 2 s \(slowest 4100 ms\)/.test(f)), found.join('; '))
+    // Late deliveries alone are a figure (a loaded machine makes them late too), not a violation.
+    assert.ok(!found.some((f) => /took longer than/.test(f)), found.join('; '))
     assert.ok(found.some((f) => /only once the slow client read again/.test(f)), found.join('; '))
     assert.ok(found.some((f) => /never cut off/.test(f)), found.join('; '))
-    assert.equal(found.length, 8, found.join('; '))
+    assert.equal(found.length, 7, found.join('; '))
   })
 
   it('12 misconfiguration: a broken configuration accepted at start', async () => {

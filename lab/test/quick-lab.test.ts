@@ -1,17 +1,18 @@
 /**
- * The quick race lab (see quick-lab.ts), every scenario except those that stop, restart or
- * replace servers (quick-lab-faults.test.ts). The lab exits non-zero if any pgsteward variant
- * violated its invariant.
+ * The quick race lab (see quick-lab.ts): the request-level scenarios, and the checks that every
+ * scenario is run by exactly one of the quick-lab test files.
  */
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
 import { SCENARIOS } from '../src/scenarios/index.ts'
-import { describeQuickLab, runLab, SERVER_FAULT_SCENARIOS } from './quick-lab.ts'
+import { describeQuickLab, QUICK_LAB_GROUPS, quickLabGroup, runLab } from './quick-lab.ts'
 
-describeQuickLab(
-  'race lab (quick)',
-  SCENARIOS.filter((s) => !SERVER_FAULT_SCENARIOS.has(s.id)),
-)
+describeQuickLab('race lab (quick)', quickLabGroup('requests'))
+
+it('the quick lab test files run every scenario, each once', () => {
+  const grouped = Object.values(QUICK_LAB_GROUPS).flat()
+  assert.deepEqual([...grouped].sort((a, b) => a - b), SCENARIOS.map((s) => s.id).sort((a, b) => a - b))
+})
 
 it('the race lab refuses --only with a number that names no scenario, instead of running nothing', async () => {
   const { code, output } = await runLab(['--only', '3,99'])
