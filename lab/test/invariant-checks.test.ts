@@ -163,6 +163,7 @@ describe('race lab invariant checks report known-bad states', () => {
     assert.equal(figures?.firstSuccessMs, 50)
     assert.equal(figures?.medianUserFirstSuccessMs, 50)
     assert.equal(figures?.servedBetweenTerminateAndRestart, 200)
+    assert.equal(figures?.fewestPerWindowAfterTerminate, 20)
     assert.ok(figures?.fullThroughputMs !== undefined && figures.fullThroughputMs <= 200, String(figures?.fullThroughputMs))
 
     const broken: RestartOutcome = {

@@ -83,6 +83,8 @@ export interface CycleFigures {
   inFlightErrors: number
   /** Successes between the terminate and the server stopping. */
   servedBetweenTerminateAndRestart: number
+  /** The emptiest 100 ms window from the terminate to the stop, in successes: a stall shows here. */
+  fewestPerWindowAfterTerminate: number | undefined
   /** ms from the server accepting connections again to the first success; undefined: none. */
   firstSuccessMs: number | undefined
   /** ms from then to the median user's first success; undefined: half the users never succeeded. */
@@ -126,6 +128,7 @@ export function measureRestart(outcome: RestartOutcome): CycleFigures[] {
       notStartedKinds: {},
       inFlightErrors: 0,
       servedBetweenTerminateAndRestart: 0,
+      fewestPerWindowAfterTerminate: undefined,
       firstSuccessMs: undefined,
       medianUserFirstSuccessMs: undefined,
       fullThroughputMs: undefined,
@@ -146,6 +149,11 @@ export function measureRestart(outcome: RestartOutcome): CycleFigures[] {
       else figures.errorsAfterRestart++
       const kind = r.kind ?? 'error'
       figures.notStartedKinds[kind] = (figures.notStartedKinds[kind] ?? 0) + 1
+    }
+    const served = mine.filter((r) => r.ok).map((r) => r.end)
+    for (let t = cycle.terminate.from; t + WINDOW_MS <= cycle.shutdown.from; t += 10) {
+      const n = served.filter((e) => e >= t && e < t + WINDOW_MS).length
+      figures.fewestPerWindowAfterTerminate = Math.min(figures.fewestPerWindowAfterTerminate ?? n, n)
     }
     // Back: successes once the server was down, measured from the moment it accepted connections again.
     const back = outcome.requests.filter((r) => r.ok && r.end > cycle.shutdown.to && r.end <= cycle.until).sort((a, b) => a.end - b.end)
@@ -276,7 +284,7 @@ export default defineScenario<RestartOutcome>({
     const figures = measureRestart(outcome)
     for (const [i, f] of figures.entries()) {
       ctx.note(
-        `cycle ${i + 1}: ${f.servedBetweenTerminateAndRestart} served between the terminate and the restart; errors for work not yet started: ${f.errorsAfterTerminate} after the terminate, ${f.errorsDuringOutage} during the outage, ${f.errorsAfterRestart} after the restart${f.errorsBeforeFaults > 0 ? `, ${f.errorsBeforeFaults} before the faults` : ''}; ${f.inFlightErrors} for work in flight; after the server accepted connections again: first success ${ms(f.firstSuccessMs)}, median user ${ms(f.medianUserFirstSuccessMs)}, full throughput (${Math.round(FULL_THROUGHPUT_FRACTION * 100)}% of ${f.baselinePerWindow}/100 ms) ${ms(f.fullThroughputMs)}`,
+        `cycle ${i + 1}: ${f.servedBetweenTerminateAndRestart} served between the terminate and the restart (emptiest 100 ms: ${f.fewestPerWindowAfterTerminate ?? '-'}); errors for work not yet started: ${f.errorsAfterTerminate} after the terminate, ${f.errorsDuringOutage} during the outage, ${f.errorsAfterRestart} after the restart${f.errorsBeforeFaults > 0 ? `, ${f.errorsBeforeFaults} before the faults` : ''}; ${f.inFlightErrors} for work in flight; after the server accepted connections again: first success ${ms(f.firstSuccessMs)}, median user ${ms(f.medianUserFirstSuccessMs)}, full throughput (${Math.round(FULL_THROUGHPUT_FRACTION * 100)}% of ${f.baselinePerWindow}/100 ms) ${ms(f.fullThroughputMs)}`,
       )
     }
     if (outcome.idleClientErrors !== undefined) ctx.note(`the pool emitted 'error' for ${outcome.idleClientErrors} idle client(s); with no listener each is an uncaught exception`)
