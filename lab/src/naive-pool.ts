@@ -12,6 +12,20 @@ export function naivePool(ctx: ScenarioContext, options: pg.PoolConfig = {}): pg
   return pool
 }
 
+/**
+ * Count the 'error' events a pool emits for idle clients whose server connection died. Counting
+ * only: the original emit still throws when no listener exists, as it would in an application.
+ */
+export function countIdleClientErrors(pool: pg.Pool): () => number {
+  let count = 0
+  const emit = pool.emit.bind(pool)
+  pool.emit = (event: string | symbol, ...args: unknown[]): boolean => {
+    if (event === 'error') count++
+    return emit(event, ...args)
+  }
+  return () => count
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Run `count` virtual users at once, each running `user(i)`. */

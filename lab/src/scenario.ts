@@ -37,23 +37,36 @@ export interface ScenarioContext {
 export interface Scenario<Outcome = unknown> {
   id: number
   name: string
-  /** The post-mortem this reproduces, from ../shared/incidents/. */
+  /** The post-mortem this reproduces, from ../shared/incidents/, or the issue that asks for it. */
   incident: string
   /** The failure mode in one line. */
   failure: string
   /** Stops, restarts or kills the server: runs on a private server of its own. */
   needsPrivateServer?: boolean
+  /**
+   * Why a variant cannot run on this machine or this build (a binary not on PATH, a pgsteward
+   * option not built yet), or undefined when it can. Such a variant is reported as skipped with
+   * the reason, never as passed.
+   */
+  unavailable?(variant: VariantName): Promise<string | undefined>
   setup?(ctx: ScenarioContext, client: pg.Client): Promise<void>
   naive(ctx: ScenarioContext): Promise<Outcome>
   pgsteward(ctx: ScenarioContext): Promise<Outcome>
   /** Invariant violations observed after a variant ran (empty: none). */
   check(ctx: ScenarioContext, outcome: Outcome): Promise<string[]>
+  /**
+   * After both variants ran: pgsteward's violations that only a comparison with the naive run on
+   * the same machine can show (for example "back no later than naive"). Notes go to pgsteward's report.
+   */
+  compare?(naive: Outcome, pgsteward: Outcome, note: (text: string) => void): string[]
 }
 
 export interface VariantReport {
   scenario: string
   id: number
   variant: VariantName
+  /** Why this variant did not run (then every figure below is empty). */
+  skipped?: string
   operations: number
   ok: number
   errors: Record<string, number>

@@ -19,10 +19,12 @@ import firstLogins from '../src/scenarios/05-first-logins.ts'
 import identicalUploads from '../src/scenarios/06-identical-uploads.ts'
 import filesAndRows from '../src/scenarios/07-files-and-rows.ts'
 import poolExhaustion from '../src/scenarios/08-pool-exhaustion.ts'
-import restartAndTerminate from '../src/scenarios/09-restart-and-terminate.ts'
+import restartAndTerminate, { BACKOFF_STEP_MS, measureRestart, type FaultCycle, type RequestRecord, type RestartOutcome } from '../src/scenarios/09-restart-and-terminate.ts'
 import lyingHealthCheck from '../src/scenarios/10-lying-health-check.ts'
 import websocketHub, { type HubOutcome } from '../src/scenarios/11-websocket-hub.ts'
 import lateMisconfiguration from '../src/scenarios/12-late-misconfiguration.ts'
+import failoverUnderLoad, { measureFailover, type WriteRecord } from '../src/scenarios/13-failover-under-load.ts'
+import poolerPreparedStatements from '../src/scenarios/14-pooler-prepared-statements.ts'
 
 const scratch = await mkdtemp(path.join(os.tmpdir(), 'lab-checks-'))
 after(() => rm(scratch, { recursive: true, force: true }))
@@ -125,17 +127,61 @@ describe('race lab invariant checks report known-bad states', () => {
     assert.equal(found.length, 2, found.join('; '))
   })
 
-  it('8 pool exhaustion: too many server connections, unbounded waits, failures', async () => {
+  it('8 pool exhaustion: too many server connections, requests hung until the timeout, failures', async () => {
     const ctx = await contextFor(poolExhaustion)
-    assert.deepEqual(await poolExhaustion.check(ctx, { peakServerConnections: 10, slowest: 500, users: 300, failed: 0 }), [])
-    assert.equal((await poolExhaustion.check(ctx, { peakServerConnections: 14, slowest: 60_000, users: 300, failed: 2 })).length, 3)
+    assert.deepEqual(await poolExhaustion.check(ctx, { peakServerConnections: 15, slowest: 500, users: 300, failed: 0, hung: 0 }), [])
+    const found = await poolExhaustion.check(ctx, { peakServerConnections: 16, slowest: 5_010, users: 300, failed: 2, hung: 290 })
+    assert.equal(found.length, 3, found.join('; '))
+    assert.ok(found.some((f) => /290 of 300 request\(s\) hung until the 5 s pool timeout/.test(f)), found.join('; '))
   })
 
-  it('9 restart and terminate: no recovery, nothing succeeding after terminate', async () => {
+  it('9 restart and terminate: errors for work not yet started, no recovery, back later than naive', async () => {
     const ctx = await contextFor(restartAndTerminate)
-    assert.deepEqual(await restartAndTerminate.check(ctx, { terminatedAt: 100, stoppedAt: 200, startedAt: 300, successes: [150, 400] }), [])
-    assert.equal((await restartAndTerminate.check(ctx, { terminatedAt: 100, stoppedAt: 200, startedAt: 300, successes: [50] })).length, 2)
-    assert.match((await restartAndTerminate.check(ctx, { terminatedAt: 100, stoppedAt: 200, startedAt: 300, successes: [150, 9_000] }))[0] ?? '', /recovery took/)
+    const cycle: FaultCycle = { loadFrom: 0, terminate: { from: 1_000, to: 1_020 }, shutdown: { from: 2_000, to: 2_100 }, acceptingAt: 5_100, until: 6_000 }
+    /** Each user succeeding every 10 ms (1 ms each) from `from` to `to`. */
+    const steady = (from: number, to: number): RequestRecord[] =>
+      [0, 1].flatMap((user) => Array.from({ length: Math.floor((to - from) / 10) }, (_, k) => ({ user, start: from + k * 10, end: from + k * 10 + 1, ok: true })))
+    const failed = (start: number, end: number, kind: string): RequestRecord => ({ user: 0, start, end, ok: false, kind })
+    const recovered = (after: number): RestartOutcome => ({
+      users: 2,
+      cycles: [cycle],
+      requests: [
+        ...steady(0, 2_000),
+        // In flight when the terminate and the shutdown hit: allowed.
+        failed(1_010, 1_015, '57P01'),
+        failed(1_990, 2_050, '57P01'),
+        // Waited through the outage, served once the server was back.
+        { user: 0, start: 2_200, end: 5_100 + after, ok: true },
+        { user: 1, start: 2_300, end: 5_100 + after + 1, ok: true },
+        ...steady(5_100 + after + 10, 6_000),
+      ],
+    })
+    const good = recovered(50)
+    assert.deepEqual(await restartAndTerminate.check(ctx, good), [])
+    const [figures] = measureRestart(good)
+    assert.equal(figures?.inFlightErrors, 2)
+    assert.equal(figures?.firstSuccessMs, 50)
+    assert.equal(figures?.medianUserFirstSuccessMs, 50)
+    assert.equal(figures?.servedBetweenTerminateAndRestart, 200)
+    assert.equal(figures?.fewestPerWindowAfterTerminate, 20)
+    assert.ok(figures?.fullThroughputMs !== undefined && figures.fullThroughputMs <= 200, String(figures?.fullThroughputMs))
+
+    const broken: RestartOutcome = {
+      users: 2,
+      cycles: [cycle],
+      requests: [...steady(0, 1_000), failed(1_500, 1_501, '57P01'), failed(2_200, 2_201, 'ECONNREFUSED'), failed(2_300, 2_301, 'ECONNREFUSED'), failed(5_200, 5_201, '57P01')],
+    }
+    const found = await restartAndTerminate.check(ctx, broken)
+    assert.ok(found.some((f) => /4 error\(s\) surfaced to callers for work not yet started: 1 after the terminate, 2 during the outage, 1 after the restart/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /no request succeeded within 10 s after the server came back/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /nothing succeeded between pg_terminate_backend and the restart/.test(f)), found.join('; '))
+    assert.equal(found.length, 3, found.join('; '))
+
+    const compare = (naive: RestartOutcome, pgsteward: RestartOutcome): string[] => restartAndTerminate.compare?.(naive, pgsteward, () => undefined) ?? ['no comparison']
+    assert.deepEqual(compare(good, recovered(50 + BACKOFF_STEP_MS)), [])
+    const late = compare(good, recovered(400))
+    assert.equal(late.length, 2, late.join('; '))
+    assert.match(late[0] ?? '', /first success after the restart came 400 ms after the server accepted connections again, later than naive pg.Pool's 50 ms plus one backoff step/)
   })
 
   it("10 health: 'ok' while down, not ok after recovery", async () => {
@@ -145,7 +191,7 @@ describe('race lab invariant checks report known-bad states', () => {
     assert.equal(found.length, 2, found.join('; '))
   })
 
-  it('11 WebSocket hub: membership off, duplicate participants, missing, late and held deliveries, a slow client never cut off', async () => {
+  it('11 WebSocket hub: membership off, duplicate participants, missing and held deliveries, a slow client never cut off', async () => {
     const ctx = await contextFor(websocketHub)
     const [event] = await ctx.admin<{ id: number }>(`INSERT INTO events (title) VALUES ('quiz') RETURNING id`)
     const eventId = event?.id ?? 0
@@ -181,15 +227,42 @@ describe('race lab invariant checks report known-bad states', () => {
     assert.ok(found.some((f) => /1 of 4 users have no participant row/.test(f)), found.join('; '))
     assert.ok(found.some((f) => /1 participant row\(s\) belong to users that never connected/.test(f)), found.join('; '))
     assert.ok(found.some((f) => /40 of 300 deliveries to reading clients never arrived/.test(f)), found.join('; '))
-    assert.ok(found.some((f) => /30 deliveries to reading clients took longer than 2 s \(slowest 4100 ms\)/.test(f)), found.join('; '))
+    // Late deliveries alone are a figure (a loaded machine makes them late too), not a violation.
+    assert.ok(!found.some((f) => /took longer than/.test(f)), found.join('; '))
     assert.ok(found.some((f) => /only once the slow client read again/.test(f)), found.join('; '))
     assert.ok(found.some((f) => /never cut off/.test(f)), found.join('; '))
-    assert.equal(found.length, 8, found.join('; '))
+    assert.equal(found.length, 7, found.join('; '))
   })
 
   it('12 misconfiguration: a broken configuration accepted at start', async () => {
     const ctx = await contextFor(lateMisconfiguration)
     assert.deepEqual(await lateMisconfiguration.check(ctx, { refusedAtStart: true, servedWithBrokenConfig: false, message: 'refused' }), [])
     assert.equal((await lateMisconfiguration.check(ctx, { refusedAtStart: false, servedWithBrokenConfig: true, message: 'first request failed' })).length, 1)
+  })
+
+  it('13 failover: errors for writes not yet started, nothing written after the promotion, acknowledged writes lost', async () => {
+    const ctx = await contextFor(failoverUnderLoad)
+    const failover = { from: 1_000, primaryDown: 1_030, promoted: 1_200, until: 2_000 }
+    const write = (seq: number, start: number, end: number, ok: boolean, kind?: string): WriteRecord => ({ user: 0, seq, start, end, ok, ...(kind ? { kind } : {}) })
+    const good = [write(0, 0, 5, true), write(1, 990, 1_020, false, '57P01'), write(2, 1_100, 1_250, true), write(3, 1_300, 1_305, true)]
+    const rows = async (): Promise<{ user_id: number; seq: number }[]> => [0, 2, 3].map((seq) => ({ user_id: 0, seq }))
+    assert.deepEqual(await failoverUnderLoad.check(ctx, { requests: good, failover, rowsOnNewPrimary: rows }), [])
+    assert.equal(measureFailover({ requests: good, failover }).inFlightErrors, 1)
+    assert.equal(measureFailover({ requests: good, failover }).firstWriteAfterPromotionMs, 50)
+    const broken = [write(0, 0, 5, true), write(1, 1_100, 1_101, false, 'ECONNREFUSED'), write(2, 1_300, 1_301, false, 'ECONNREFUSED')]
+    const found = await failoverUnderLoad.check(ctx, { requests: broken, failover, rowsOnNewPrimary: async () => [] })
+    assert.ok(found.some((f) => /2 error\(s\) surfaced to callers for work not yet started: 1 during the promotion, 1 after it \(2 ECONNREFUSED\)/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /no write succeeded after the standby was promoted/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /1 acknowledged write\(s\) are not on the new primary/.test(f)), found.join('; '))
+    assert.equal(found.length, 3, found.join('; '))
+  })
+
+  it('14 pooler: prepared-statement errors and counters that disagree with acknowledged increments', async () => {
+    const ctx = await contextFor(poolerPreparedStatements)
+    await ctx.admin('UPDATE item SET hits = 1 WHERE id IN (1, 2)')
+    assert.deepEqual(await poolerPreparedStatements.check(ctx, { operations: 4, succeeded: 4, increments: 2, errors: {}, pgbouncer: 'PgBouncer 1.18.0' }), [])
+    const found = await poolerPreparedStatements.check(ctx, { operations: 10, succeeded: 5, increments: 3, errors: { '42P05': 4, '26000': 1 }, pgbouncer: 'PgBouncer 1.18.0' })
+    assert.ok(found.some((f) => /5 of 10 operations failed: 4 × 42P05 prepared statement already exists, 1 × 26000 prepared statement does not exist/.test(f)), found.join('; '))
+    assert.ok(found.some((f) => /the items count 2 hits for 3 acknowledged increments/.test(f)), found.join('; '))
   })
 })

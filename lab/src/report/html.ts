@@ -32,6 +32,7 @@ const pick = (t: TimelinePoint[], f: (p: TimelinePoint) => number | undefined): 
   })
 
 function variantCard(r: VariantReport): string {
+  if (r.skipped !== undefined) return `<div class="card skipped"><h3>${r.variant}: skipped</h3><p>${escape(r.skipped)}</p></div>`
   const ok = r.violations.length === 0
   const errors = Object.entries(r.errors).map(([k, n]) => `<li>${n} × ${escape(k)}</li>`).join('') || '<li>none</li>'
   return `<div class="card ${ok ? 'ok' : 'bad'}"><h3>${r.variant}: ${ok ? 'invariant held' : 'invariant VIOLATED'}</h3>
@@ -53,7 +54,7 @@ export function renderHtml(reports: VariantReport[], meta: { date: string; machi
     .map((rs) => `<section><h2>${rs[0]?.id}. ${escape(rs[0]?.scenario ?? '')}</h2><div class="row">${rs.map(variantCard).join('')}</div></section>`)
     .join('\n')
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>pgsteward race lab</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1100px}.row{display:flex;gap:1em;flex-wrap:wrap}.card{border:1px solid #ccc;border-radius:6px;padding:.5em 1em;flex:1;min-width:440px}.ok h3{color:#2a7}.bad h3{color:#c22}.violations{color:#c22}figure{margin:.5em 0}figcaption{font-size:12px;color:#555}</style></head>
+<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1100px}.row{display:flex;gap:1em;flex-wrap:wrap}.card{border:1px solid #ccc;border-radius:6px;padding:.5em 1em;flex:1;min-width:440px}.ok h3{color:#2a7}.bad h3{color:#c22}.skipped h3{color:#777}.violations{color:#c22}figure{margin:.5em 0}figcaption{font-size:12px;color:#555}</style></head>
 <body><h1>pgsteward race lab</h1><p>${escape(meta.date)} on ${escape(meta.machine)}; ${meta.users} virtual users${meta.quick ? ' (quick run)' : ''}.
 Each scenario runs the same job naively (plain pg / pg-pool) and with pgsteward, then reads the database, the files and pg_stat_activity.</p>
 ${sections}</body></html>`

@@ -25,7 +25,7 @@ export function renderTable(reports: VariantReport[]): string {
       String(r.operations),
       String(r.ok),
       errorsText(r.errors),
-      r.violations.length === 0 ? 'none' : `${r.violations.length} VIOLATED`,
+      r.skipped !== undefined ? 'skipped' : r.violations.length === 0 ? 'none' : `${r.violations.length} VIOLATED`,
       String(r.leakedConnections),
       String(r.dirtyConnections),
       String(r.p50Ms),
@@ -34,7 +34,7 @@ export function renderTable(reports: VariantReport[]): string {
     lines.push(cells.map((c, i) => pad(c, widths[i] ?? 8)).join(' '))
   }
   const details = reports
-    .filter((r) => r.violations.length > 0 || r.notes.length > 0)
-    .map((r) => [`${r.id} ${r.scenario} [${r.variant}]`, ...r.violations.map((v) => `  violation: ${v}`), ...r.notes.map((n) => `  note: ${n}`)].join('\n'))
+    .filter((r) => r.violations.length > 0 || r.notes.length > 0 || r.skipped !== undefined)
+    .map((r) => [`${r.id} ${r.scenario} [${r.variant}]`, ...(r.skipped !== undefined ? [`  skipped: ${r.skipped}`] : []), ...r.violations.map((v) => `  violation: ${v}`), ...r.notes.map((n) => `  note: ${n}`)].join('\n'))
   return [...lines, '', ...details].join('\n')
 }

@@ -15,7 +15,7 @@ import { naivePool, sleep } from '../naive-pool.ts'
 import type { ScenarioContext } from '../scenario.ts'
 import { defineScenario } from '../scenario.ts'
 
-/** A delivery later than this after its message was sent breaks the invariant. */
+/** A delivery later than this is reported as late; nothing arriving for this long, then arriving once the slow client reads, is a hub that waited on it. */
 export const DELIVERY_BOUND_MS = 2_000
 /** Close code a hub uses for a client it gives up on (too slow). */
 const CLOSE_TRY_AGAIN_LATER = 1013
@@ -537,10 +537,10 @@ export default defineScenario<HubOutcome>({
       const affected = outcome.readers.filter((r) => r.missing > 0).length
       out.push(`${missing} of ${total} deliveries to reading clients never arrived (${affected} of ${outcome.readers.length} clients missed messages)`)
     }
-    if (late > 0) {
-      const slowest = Math.max(...outcome.readers.map((r) => r.slowestMs))
-      out.push(`${late} deliveries to reading clients took longer than ${DELIVERY_BOUND_MS / 1000} s (slowest ${slowest} ms)`)
-    }
+    // Slow deliveries are a figure, not a verdict: a loaded machine makes them slow too. That the
+    // hub waited on the slow client is behaviour, checked below (held until it read again).
+    const slowest = Math.max(0, ...outcome.readers.map((r) => r.slowestMs))
+    ctx.note(`${late} of ${total} deliveries to reading clients took longer than ${DELIVERY_BOUND_MS / 1000} s (slowest ${slowest} ms)`)
     const heldUp = outcome.readers.reduce((s, r) => s + r.heldUntilSlowRead, 0)
     if (heldUp > 0) {
       const affected = outcome.readers.filter((r) => r.heldUntilSlowRead > 0).length
