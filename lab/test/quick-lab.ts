@@ -21,9 +21,7 @@ import { SCENARIOS } from '../src/scenarios/index.ts'
  * figures, but its failure does not fail `npm test`. The invariant itself is not weakened: the lab
  * (quick and full) still reports the violation and exits non-zero. Remove the entry when the fix lands.
  */
-const PENDING_ON_CURRENT_CORE = new Map<number, string>([
-  [9, 'issue 13: reconnection after a restart waits out a backoff of up to 1 s; pending the core rebuild (broken connections dropped at once, a short backoff)'],
-])
+const PENDING_ON_CURRENT_CORE = new Map<number, string>([])
 
 const runner = fileURLToPath(new URL('../src/run.ts', import.meta.url))
 
