@@ -1,3 +1,9 @@
-/** Test support shared by every package: the embedded server and per-file databases. */
+/**
+ * Test support shared by every package: the embedded server and per-file databases, and the
+ * real components that tests put between the library and the server (a fault-injecting TCP
+ * proxy, PgBouncer, a streaming standby). Everything started here is stopped by a node:test
+ * `after` hook unless told otherwise, and nothing here keeps the test process alive.
+ */
 export { startEmbeddedServer, freePort, type EmbeddedServer, type EmbeddedServerOptions } from '@pgsteward/embedded-postgres'
 export { adminUrl, createTestDatabase, urlFor, withClient } from './test-database.ts'
+export { waitFor, type WaitForOptions } from './wait-for.ts'
