@@ -7,3 +7,4 @@
 export { startEmbeddedServer, freePort, type EmbeddedServer, type EmbeddedServerOptions } from '@pgsteward/embedded-postgres'
 export { adminUrl, createTestDatabase, urlFor, withClient } from './test-database.ts'
 export { waitFor, type WaitForOptions } from './wait-for.ts'
+export { startFaultProxy, type FaultProxy, type FaultProxyOptions } from './fault-proxy.ts'
