@@ -8,3 +8,4 @@ export { startEmbeddedServer, freePort, type EmbeddedServer, type EmbeddedServer
 export { adminUrl, createTestDatabase, urlFor, withClient } from './test-database.ts'
 export { waitFor, type WaitForOptions } from './wait-for.ts'
 export { startFaultProxy, type FaultProxy, type FaultProxyOptions } from './fault-proxy.ts'
+export { findPgBouncer, pgbouncerOrSkip, startPgBouncer, PGBOUNCER_MISSING, type PgBouncer, type PgBouncerOptions, type PgBouncerPoolMode } from './pgbouncer.ts'
