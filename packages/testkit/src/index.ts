@@ -9,3 +9,4 @@ export { adminUrl, createTestDatabase, urlFor, withClient } from './test-databas
 export { waitFor, type WaitForOptions } from './wait-for.ts'
 export { startFaultProxy, type FaultProxy, type FaultProxyOptions } from './fault-proxy.ts'
 export { findPgBouncer, pgbouncerOrSkip, startPgBouncer, PGBOUNCER_MISSING, type PgBouncer, type PgBouncerOptions, type PgBouncerPoolMode } from './pgbouncer.ts'
+export { startReplicatedPair, type ReplicaNode, type ReplicatedPair, type ReplicatedPairOptions } from './replication.ts'
