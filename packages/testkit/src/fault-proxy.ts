@@ -9,7 +9,9 @@ import { stopAfterTest } from './stop-after-test.ts'
 /** Options of {@link startFaultProxy}. */
 export interface FaultProxyOptions {
   /**
-   * Close the proxy in a node:test `after` hook of the test (or file) that started it. Start it at the top level of the file (top-level await) or inside a test, not in a `before` hook: node:test runs `after` hooks registered in a `before` hook as soon as that hook returns.
+   * Close the proxy in a node:test `after` hook of the test (or file) that started it. Start it
+   * at the top level of the file (top-level await) or inside a test, not in a `before` hook:
+   * node:test runs `after` hooks registered in a `before` hook as soon as that hook returns.
    * Turn off only outside node:test, and then stop it yourself. (Default: true)
    */
   stopAfterTest?: boolean
@@ -41,8 +43,8 @@ export interface FaultProxy {
   resume(): void
   /**
    * Refuse new connections: each is reset (RST) as soon as it is accepted, so the client's connect
-   * or first read fails with ECONNRESET. Live connections are left as they are. (The proxy keeps its
-   * port, so `accept()` can always listen again; a stopped server would give ECONNREFUSED.)
+   * or first read fails with ECONNRESET. Live connections are left as they are. (The proxy keeps
+   * listening, so its port stays its own for `accept()`; a stopped server would give ECONNREFUSED.)
    */
   refuse(): void
   /** Accept and forward new connections again (the default). */

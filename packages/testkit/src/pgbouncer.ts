@@ -56,7 +56,9 @@ export interface PgBouncerOptions {
   /** Bound on start-up, including the check that PgBouncer answers. (Default: 60000) */
   startTimeoutMs?: number
   /**
-   * Stop PgBouncer in a node:test `after` hook of the test (or file) that started it. Start it at the top level of the file (top-level await) or inside a test, not in a `before` hook: node:test runs `after` hooks registered in a `before` hook as soon as that hook returns.
+   * Stop PgBouncer in a node:test `after` hook of the test (or file) that started it. Start it
+   * at the top level of the file (top-level await) or inside a test, not in a `before` hook:
+   * node:test runs `after` hooks registered in a `before` hook as soon as that hook returns.
    * Turn off only outside node:test, and then stop it yourself. (Default: true)
    */
   stopAfterTest?: boolean
@@ -103,7 +105,7 @@ export function findPgBouncer(): string | undefined {
 }
 
 /** The version a PgBouncer binary reports (`pgbouncer --version`), as "1.18.0". */
-export async function pgbouncerVersion(binary: string): Promise<string> {
+async function pgbouncerVersion(binary: string): Promise<string> {
   const { stdout } = await run(binary, ['--version'])
   const match = /PgBouncer (\d+\.\d+(?:\.\d+)?)/.exec(stdout)
   if (!match?.[1]) throw new Error(`${binary} --version did not name a PgBouncer version: ${stdout.trim()}`)

@@ -26,8 +26,11 @@ export interface ReplicatedPairOptions {
   /** Bound on each start-up and on the standby's first catch-up. (Default: 60000) */
   startTimeoutMs?: number
   /**
-   * Stop both servers and remove their data in a node:test `after` hook of the test (or file) that started it. Start it at the top level of the file (top-level await) or inside a test, not in a `before` hook: node:test runs `after` hooks registered in a `before` hook as soon as that hook returns.
-   * Turn off only outside node:test, and then stop it yourself. (Default: true)
+   * Stop both servers and remove their data in a node:test `after` hook of the test (or file)
+   * that started them. Start them at the top level of the file (top-level await) or inside a
+   * test, not in a `before` hook: node:test runs `after` hooks registered in a `before` hook as
+   * soon as that hook returns. Turn off only outside node:test, and then stop them yourself.
+   * (Default: true)
    */
   stopAfterTest?: boolean
 }
@@ -133,9 +136,9 @@ export async function startReplicatedPair(options: ReplicatedPairOptions = {}): 
   const stopLater = stopAfterTest(options.stopAfterTest)
   const startTimeoutMs = options.startTimeoutMs ?? 60_000
   const settings = { ...REPLICATION_SETTINGS, ...options.settings }
-  const user = await serverUser()
   const binaries = await postgresBinaries()
 
+  let user: ServerUser | undefined
   let primaryServer: EmbeddedServer | undefined
   let standbyParent: string | undefined
   let standbyProcess: ServerProcess | undefined
@@ -148,6 +151,8 @@ export async function startReplicatedPair(options: ReplicatedPairOptions = {}): 
   try {
     primaryServer = await startEmbeddedServer({ settings })
     const primary = primaryServer
+    // Looked up after the primary started: under root the embedded server creates the user if missing.
+    user = await serverUser()
     await withConnection(primary.url, (c) => c.query('select pg_create_physical_replication_slot($1)', [SLOT]))
 
     // The copy is taken with the primary cleanly stopped: consistent without a backup label.
