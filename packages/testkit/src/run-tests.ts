@@ -24,7 +24,9 @@ if (adminUrl) {
 
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', ...files],
+  // The per-file bound is a safety net for a hung file, not a speed check: it stays above the
+  // longest bound a test sets itself (the quick lab's 180 s), which a loaded machine may need.
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files],
   { stdio: 'inherit', env: { ...process.env, PGSTEWARD_TEST_ADMIN_URL: adminUrl } },
 )
 const forward = (signal: NodeJS.Signals): void => {
