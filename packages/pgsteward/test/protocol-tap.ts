@@ -11,6 +11,12 @@ export interface ProtocolTap {
   url: string
   /** Status bytes of every ReadyForQuery the server sent since the last `reset()`, in order. */
   readonly statuses: string[]
+  /**
+   * Since the last `reset()`, in the order the relay saw them: `sync` for each Sync or simple Query
+   * a client sent (the end of a batch), `ready` for each ReadyForQuery the server sent. Batches sent
+   * before the first answer came back were pipelined.
+   */
+  readonly sequence: ('sync' | 'ready')[]
   reset(): void
   /**
    * The next time a client sends a simple query with exactly this text, pass it to the server,
@@ -25,6 +31,7 @@ export interface ProtocolTap {
 export async function protocolTap(serverUrl: string): Promise<ProtocolTap> {
   const target = new URL(serverUrl)
   const statuses: string[] = []
+  const sequence: ('sync' | 'ready')[] = []
   const sockets = new Set<net.Socket>()
   let cutOn: string | undefined
   let dropping = false
@@ -56,6 +63,7 @@ export async function protocolTap(serverUrl: string): Promise<ProtocolTap> {
         const message = sent.subarray(0, 1 + length)
         sent = sent.subarray(1 + length)
         upstream.write(message)
+        if (message[0] === 0x53 || message[0] === 0x51) sequence.push('sync')
         const text = message[0] === 0x51 ? message.subarray(5, message.length - 1).toString() : undefined
         if (text !== undefined && text === cutOn) {
           cutOn = undefined
@@ -75,7 +83,10 @@ export async function protocolTap(serverUrl: string): Promise<ProtocolTap> {
         if (pending.length < 1 + length) break
         const type = String.fromCharCode(pending[0] as number)
         if (type === 'Z') {
-          if (started) statuses.push(String.fromCharCode(pending[5] as number))
+          if (started) {
+            statuses.push(String.fromCharCode(pending[5] as number))
+            sequence.push('ready')
+          }
           started = true // the first ReadyForQuery ends start-up, not a statement
         }
         pending = pending.subarray(1 + length)
@@ -100,8 +111,10 @@ export async function protocolTap(serverUrl: string): Promise<ProtocolTap> {
   return {
     url: url.toString(),
     statuses,
+    sequence,
     reset: () => {
       statuses.length = 0
+      sequence.length = 0
     },
     cutAfterQuery: (text) => {
       cutOn = text
