@@ -180,8 +180,8 @@ describe('no parameter value anywhere in an error (issue 13, defect 6)', () => {
     logger.error({ err }, 'statement failed')
     await new Promise((r) => setImmediate(r))
     const chain: string[] = []
-    for (let e = err, depth = 0; e !== undefined && e !== null && depth < 10; e = (e as { cause?: unknown }).cause, depth++) {
-      chain.push(String(e as Error), (e as Error).message ?? '', (e as Error).stack ?? '')
+    for (let e: unknown = err, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
+      chain.push(e.toString(), e.message, e.stack ?? '')
     }
     return [...lines, JSON.stringify(err), inspect(err, { depth: 10 }), inspect(err, { depth: 10, showHidden: true }), ...chain]
   }
