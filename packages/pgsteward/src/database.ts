@@ -9,7 +9,7 @@ import { AmbiguousCommitError, MisuseError } from './errors/error-classes.js'
 import { StewardPgPool } from './facade/pg-pool-facade.js'
 import { mapError } from './errors/map-error.js'
 import { checkHealth, type HealthReport } from './health.js'
-import type { DatabaseOptions, PoolOptions, ResolvedOptions, RetryOptions } from './options/database-options.js'
+import type { DatabaseOptions, ResolvedOptions } from './options/database-options.js'
 import { checkCallOptions, SESSION_OPTION_KINDS, STATEMENT_OPTION_KINDS, TRANSACTION_OPTION_KINDS } from './options/scope-options.js'
 import { resolveOptions } from './options/validate-options.js'
 import type { DatabaseEvents, PoolStats } from './pool/pool-events.js'
@@ -34,23 +34,11 @@ type Listener<K extends keyof DatabaseEvents> = (...args: DatabaseEvents[K]) => 
 const CONSTRUCT: unique symbol = Symbol('pgsteward.createDatabase')
 
 /** The validated options in force, as `db.options` shows them: the password and TLS key are never included. */
-export interface PublicOptions {
-  applicationName: string
+export type PublicOptions = Omit<ResolvedOptions, 'connection'> & {
   hosts: readonly { host: string; port: number }[]
   user: string
   database: string
   targetSessionAttrs: string
-  statementTimeoutMs: number
-  statementCacheSize: number
-  lockTimeoutMs: number
-  idleInTransactionTimeoutMs: number
-  cancelGraceMs: number
-  pipelining: boolean
-  pooler: 'none' | 'transaction'
-  callSites: string
-  strict: boolean
-  pool: Readonly<Required<PoolOptions>>
-  retry: Readonly<Required<RetryOptions>>
 }
 
 /**
@@ -85,24 +73,15 @@ export class Database extends QueryableBase {
 
   /** The validated options in force (the password is not included). */
   get options(): PublicOptions {
-    const o = this.#options
+    const { connection, ...rest } = this.#options
     return {
-      applicationName: o.applicationName,
-      hosts: o.connection.hosts,
-      user: o.connection.user,
-      database: o.connection.database,
-      targetSessionAttrs: o.connection.targetSessionAttrs,
-      statementTimeoutMs: o.statementTimeoutMs,
-      statementCacheSize: o.statementCacheSize,
-      lockTimeoutMs: o.lockTimeoutMs,
-      idleInTransactionTimeoutMs: o.idleInTransactionTimeoutMs,
-      cancelGraceMs: o.cancelGraceMs,
-      pipelining: o.pipelining,
-      pooler: o.pooler,
-      callSites: o.callSites,
-      strict: o.strict,
-      pool: { ...o.pool },
-      retry: { ...o.retry },
+      ...rest,
+      pool: { ...rest.pool },
+      retry: { ...rest.retry },
+      hosts: connection.hosts,
+      user: connection.user,
+      database: connection.database,
+      targetSessionAttrs: connection.targetSessionAttrs,
     }
   }
 

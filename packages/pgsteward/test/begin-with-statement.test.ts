@@ -5,9 +5,9 @@
  * level, rows, transaction status, pg_stat_activity.
  */
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import Cursor from 'pg-cursor'
-import { ParameterError, UniqueViolationError, createDatabase, sql, type Database, type DatabaseOptions } from 'pgsteward'
+import { ParameterError, UniqueViolationError, sql, type Database } from 'pgsteward'
 import { protocolTap } from './protocol-tap.ts'
 import { setup } from './support.ts'
 
@@ -18,18 +18,6 @@ await ctx.admin(`
 `)
 
 const tap = await protocolTap(ctx.url)
-const tapped: Database[] = []
-after(async () => {
-  await Promise.all(tapped.map((db) => db.close({ timeoutMs: 2_000 })))
-})
-
-/** A database whose connections go through the tap. */
-function openTapped(options: Omit<DatabaseOptions, 'connectionString'>): Database & { applicationName: string } {
-  const applicationName = `t_tap_${tapped.length}`
-  const db = createDatabase({ ...options, connectionString: tap.url, applicationName })
-  tapped.push(db)
-  return Object.assign(db, { applicationName })
-}
 
 /** The round trips the database makes while `work` runs, once its connection is open. */
 async function roundTrips(db: Database, work: () => Promise<unknown>): Promise<{ count: number; statuses: string[] }> {
@@ -42,7 +30,7 @@ async function roundTrips(db: Database, work: () => Promise<unknown>): Promise<{
 
 describe('BEGIN sent with the first statement', () => {
   it('costs no round trip of its own: UPDATE + SELECT + COMMIT is three, and the result is the statement\'s', async () => {
-    const db = openTapped({ pool: { max: 1, min: 1 } })
+    const db = ctx.open({ pool: { max: 1, min: 1 } }, tap.url)
     let updated: unknown
     const trips = await roundTrips(db, () =>
       db.transaction(async (tx) => {
@@ -74,7 +62,7 @@ describe('BEGIN sent with the first statement', () => {
   })
 
   it('a first statement that fails rolls back the transaction it opened and leaves the connection clean', async () => {
-    const db = openTapped({ pool: { max: 1 } })
+    const db = ctx.open({ pool: { max: 1 } }, tap.url)
     await ctx.admin('CREATE TABLE tag (name text PRIMARY KEY); INSERT INTO tag VALUES ($$taken$$)')
     const trips = await roundTrips(db, async () => {
       await assert.rejects(
@@ -92,7 +80,7 @@ describe('BEGIN sent with the first statement', () => {
   })
 
   it('a transaction that ran no statement sends nothing, and still runs its afterCommit hooks', async () => {
-    const db = openTapped({ pool: { max: 1, min: 1 } })
+    const db = ctx.open({ pool: { max: 1, min: 1 } }, tap.url)
     let committed = 0
     const trips = await roundTrips(db, () =>
       db.transaction(async (tx) => {

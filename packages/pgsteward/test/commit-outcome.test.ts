@@ -4,23 +4,17 @@
  * have committed; when it cannot have, the error is the connection error.
  */
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
-import { AdminShutdownError, AmbiguousCommitError, ConnectionLostError, createDatabase, sql, type Database } from 'pgsteward'
+import { describe, it } from 'node:test'
+import { AdminShutdownError, AmbiguousCommitError, ConnectionLostError, sql, type Database } from 'pgsteward'
 import { protocolTap } from './protocol-tap.ts'
 import { eventually, setup } from './support.ts'
 
 const ctx = await setup('commit_outcome')
 await ctx.admin('CREATE TABLE ledger (id int PRIMARY KEY)')
 const tap = await protocolTap(ctx.url)
-const opened: Database[] = []
-after(async () => {
-  await Promise.all(opened.map((db) => db.close({ timeoutMs: 2_000 })))
-})
 
 function throughTap(applicationName: string): Database {
-  const db = createDatabase({ connectionString: tap.url, applicationName, pool: { max: 1 } })
-  opened.push(db)
-  return db
+  return ctx.open({ applicationName, pool: { max: 1 } }, tap.url)
 }
 
 describe('what a lost COMMIT means', () => {

@@ -5,8 +5,8 @@
  * acquire deadline.
  */
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
-import { PoolTimeoutError, createDatabase, sql } from 'pgsteward'
+import { describe, it } from 'node:test'
+import { PoolTimeoutError, sql } from 'pgsteward'
 import { protocolTap } from './protocol-tap.ts'
 import { setup, sleep } from './support.ts'
 
@@ -15,8 +15,7 @@ const ctx = await setup('half_open')
 describe('a half-open idle connection', () => {
   it('its validation is bounded by the acquire deadline: the caller gets PoolTimeoutError, not a hang', async () => {
     const tap = await protocolTap(ctx.url)
-    const db = createDatabase({ connectionString: tap.url, pool: { max: 1, acquireTimeoutMs: 1_000, validateAfterIdleMs: 50, connectTimeoutMs: 30_000 } })
-    after(() => db.close({ timeoutMs: 1_000 }))
+    const db = ctx.open({ pool: { max: 1, acquireTimeoutMs: 1_000, validateAfterIdleMs: 50, connectTimeoutMs: 30_000 } }, tap.url)
     await db.ready()
     tap.blackhole()
     // Idle longer than validateAfterIdleMs: the next borrower's connection is checked first.

@@ -7,18 +7,14 @@
  * and a broken connection fails each of its statements with the connection error.
  */
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
-import { AdminShutdownError, ConnectionLostError, DatabaseError, ScopeTimeoutError, createDatabase, sql, type Database } from 'pgsteward'
+import { describe, it } from 'node:test'
+import { AdminShutdownError, ConnectionLostError, DatabaseError, ScopeTimeoutError, sql } from 'pgsteward'
 import { protocolTap } from './protocol-tap.ts'
 import { eventually, setup } from './support.ts'
 
 const ctx = await setup('pipelining')
 await ctx.admin('CREATE TABLE entry (id int PRIMARY KEY)')
 const tap = await protocolTap(ctx.url)
-const tapped: Database[] = []
-after(async () => {
-  await Promise.all(tapped.map((db) => db.close({ timeoutMs: 2_000 })))
-})
 
 /** How many batches went out before the first answer came back. */
 function batchesBeforeFirstAnswer(sequence: readonly string[]): number {
@@ -36,8 +32,7 @@ describe('pipelining', () => {
   })
 
   it('they really go out together: many batches before the first answer', async () => {
-    const db = createDatabase({ connectionString: tap.url, pool: { max: 1 } })
-    tapped.push(db)
+    const db = ctx.open({ pool: { max: 1 } }, tap.url)
     await db.ready()
     tap.reset()
     await Promise.all(Array.from({ length: 20 }, (_, i) => db.query(sql`SELECT ${i}::int`)))
@@ -45,8 +40,7 @@ describe('pipelining', () => {
   })
 
   it("the statements of one transaction issued together go out together, in order, and see each other's work", async () => {
-    const db = createDatabase({ connectionString: tap.url, pool: { max: 1 } })
-    tapped.push(db)
+    const db = ctx.open({ pool: { max: 1 } }, tap.url)
     await db.ready()
     tap.reset()
     const counts = await db.transaction(async (tx) => {
@@ -129,8 +123,7 @@ describe('pipelining', () => {
   })
 
   it('pipelining: false sends one batch at a time, with the same answers', async () => {
-    const db = createDatabase({ connectionString: tap.url, pool: { max: 1 }, pipelining: false })
-    tapped.push(db)
+    const db = ctx.open({ pool: { max: 1 }, pipelining: false }, tap.url)
     await db.ready()
     tap.reset()
     const rows = await Promise.all(Array.from({ length: 20 }, (_, i) => db.one<{ n: number }>(sql`SELECT ${i}::int AS n`)))

@@ -9,8 +9,11 @@ import { createDatabase, type Database, type DatabaseOptions } from 'pgsteward'
 
 export interface TestContext {
   url: string
-  /** A database on this file's fresh database; each gets its own application_name. */
-  open(options?: Omit<DatabaseOptions, 'connectionString'>): Database & { applicationName: string }
+  /**
+   * A database on this file's fresh database; each gets its own application_name. `url` sends its
+   * connections somewhere else first (a relay in front of the same server).
+   */
+  open(options?: Omit<DatabaseOptions, 'connectionString'>, url?: string): Database & { applicationName: string }
   /** Run SQL as superuser, outside any pool under test. */
   admin<T>(sqlText: string, values?: unknown[]): Promise<T[]>
   /** Server-side sessions of one application_name, from pg_stat_activity. */
@@ -27,9 +30,9 @@ export async function setup(label: string): Promise<TestContext> {
     withClient(url, async (c) => (await c.query(text, values)).rows as T[])
   return {
     url,
-    open(options = {}) {
+    open(options = {}, through = url) {
       const applicationName = options.applicationName ?? `t_${randomBytes(5).toString('hex')}`
-      const db = createDatabase({ ...options, connectionString: url, applicationName })
+      const db = createDatabase({ ...options, connectionString: through, applicationName })
       opened.push(db)
       return Object.assign(db, { applicationName })
     },

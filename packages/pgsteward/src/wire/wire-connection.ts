@@ -192,21 +192,21 @@ export class WireConnection {
 
   /** Queue an entry; it is written as soon as the rules allow (at once, when nothing holds it back). */
   enqueue(entry: WireEntry): void {
-    if (this.#state === 'closed') {
-      entry.fail(this.#lostError(), false, this.socket)
-      return
-    }
-    this.#queued.push(entry)
-    this.#pump()
+    this.#queue(entry, 'last')
   }
 
   /** Put an entry back at the head of the queue (a statement the cache made fail before it ran). */
   requeueFirst(entry: WireEntry): void {
+    this.#queue(entry, 'first')
+  }
+
+  #queue(entry: WireEntry, where: 'first' | 'last'): void {
     if (this.#state === 'closed') {
       entry.fail(this.#lostError(), false, this.socket)
       return
     }
-    this.#queued.unshift(entry)
+    if (where === 'first') this.#queued.unshift(entry)
+    else this.#queued.push(entry)
     this.#pump()
   }
 
