@@ -1,5 +1,6 @@
 /** The error catalogue: every public error class has a stable, distinct code and a message that says what to do. */
 import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
 import * as api from 'pgsteward'
 
@@ -60,5 +61,17 @@ describe('error catalogue', () => {
   it('codes are distinct', () => {
     const codes = samples.map(([c]) => c)
     assert.equal(new Set(codes).size, codes.length)
+  })
+})
+
+describe('every error code is documented where users read about it', () => {
+  it("each class's doc comment in the published declarations names its code", async () => {
+    const declarations = await readFile(new URL('../dist/errors/error-classes.d.ts', import.meta.url), 'utf8')
+    for (const [code, error] of samples) {
+      const at = declarations.indexOf(`export declare class ${error.name} `)
+      assert.ok(at > 0, `${error.name} is declared`)
+      const comment = declarations.slice(declarations.lastIndexOf('/**', at), at)
+      assert.ok(comment.includes(`Code \`${code}\``), `${error.name}'s doc comment names its code ${code}`)
+    }
   })
 })
