@@ -42,7 +42,7 @@ describe('npm start', () => {
     const login = (await (await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'persistent' }) })).json()) as { user: { id: number } }
     first.child.kill('SIGTERM')
     assert.equal(await first.exited, 0, first.output())
-    assert.match(first.output(), /JWT_SECRET is not set: generated/)
+    assert.match(first.output(), /JWT_SECRET and SERVICE_SECRET not set: using the ones kept in .*secrets\.json/)
 
     const second = start({})
     const url2 = await second.url
