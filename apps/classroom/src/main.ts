@@ -173,7 +173,6 @@ async function start(running: Running): Promise<void> {
   running.app = app
   db.on('leak', (leak) => app.log.warn({ heldMs: leak.heldMs, acquiredAt: leak.acquiredAt }, 'database connection held too long'))
   if (applied.length > 0) app.log.info({ applied }, 'migrations applied')
-  if (fromFile.length > 0) console.log(`${fromFile.join(' and ')} not set: using the one${fromFile.length > 1 ? 's' : ''} kept in ${secretsFile(config.dataDir)} (development only).`)
   let address: string
   try {
     address = await app.listen({ port: config.port, host: config.host })
@@ -188,6 +187,7 @@ async function start(running: Running): Promise<void> {
     ? `embedded PostgreSQL ${running.server.version.replace(/^postgres \(PostgreSQL\) /, '')} at ${withoutPassword(url)} (data in ${running.server.linkedFrom ? `${running.server.linkedFrom} -> ` : ''}${running.server.dataDir}; npm run psql -w classroom)`
     : `${withoutPassword(url)} (DATABASE_URL)`
   console.log(`classroom listening on ${address}, database: ${where}`)
+  if (fromFile.length > 0) console.log(`${fromFile.join(' and ')} not set: using the one${fromFile.length > 1 ? 's' : ''} kept in ${secretsFile(config.dataDir)} (development only).`)
 }
 
 async function main(): Promise<void> {

@@ -18,9 +18,14 @@ export class EmbeddedServerError extends Error {
  * `error:` line), else the last line it printed.
  */
 export function reasonFromLog(lines: readonly string[]): string | undefined {
-  const meaningful = lines.map((line) => line.trim()).filter((line) => line.length > 0)
-  const failures = meaningful.filter((line) => /\b(FATAL|PANIC|ERROR):|^initdb: error:|^postgres: /.test(line))
-  const chosen = failures.at(-1) ?? meaningful.at(-1)
   // Log lines start with a timestamp and the process id: the reason is what follows.
-  return chosen?.replace(/^\d{4}-\d\d-\d\d [\d:.]+ \S+ \[\d+\] /, '')
+  const meaningful = lines.map((line) => line.trim().replace(/^\d{4}-\d\d-\d\d [\d:.]+ \S+ \[\d+\] /, '')).filter((line) => line.length > 0)
+  const at = meaningful.findLastIndex((line) => /\b(FATAL|PANIC|ERROR):|^initdb: error:|^postgres: /.test(line))
+  if (at < 0) return meaningful.at(-1)
+  const chosen = meaningful[at] as string
+  // "configuration file ... contains errors" names no error: the lines just before it do.
+  const details = /contains errors/.test(chosen)
+    ? meaningful.slice(Math.max(0, at - 5), at).filter((line) => /invalid|unrecognized|syntax error|could not|out of range/i.test(line)).map((line) => line.replace(/^LOG: +/, ''))
+    : []
+  return [...details, chosen].join('; ')
 }
