@@ -58,17 +58,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   })
   app.setValidatorCompiler(validatorCompiler)
   await app.register(fastifyJwt, { secret: config.jwtSecret, verify: { algorithms: ['HS256'] } })
-  const context: AppContext = {
+  const stores = {
     config,
     db,
     projectFiles: new BlobStore(path.join(config.dataDir, 'files', 'projects'), options.faults?.files),
     assetFiles: new BlobStore(path.join(config.dataDir, 'files', 'assets'), options.faults?.files),
+  }
+  const context: AppContext = {
+    ...stores,
     auth: new Authenticator(app, db, config.serviceSecret),
-    sweeper: undefined as unknown as FileSweeper,
+    sweeper: new FileSweeper(stores, app.log, options.sweepIntervalMs ?? 60_000),
     shutdown: new ShutdownGate(),
     faults: { beforeCommit: options.faults?.beforeCommit },
   }
-  context.sweeper = new FileSweeper(context, app.log, options.sweepIntervalMs ?? 60_000)
   const idTokens = config.oidc === undefined ? undefined : await IdTokenVerifier.create(config.oidc)
   await context.projectFiles.init()
   await context.assetFiles.init()
