@@ -26,6 +26,9 @@ export async function startClassroom(ctx: ScenarioContext, faults?: AppOptions['
     LOG_LEVEL: 'silent',
     JWT_SECRET: randomBytes(32).toString('hex'),
     SERVICE_SECRET: randomBytes(32).toString('hex'),
+    // The hub scenario floods one socket on purpose; the per-socket rate limit would refuse it.
+    LIVE_MESSAGES_PER_SECOND: '1000000',
+    LIVE_MESSAGE_BURST: '1000000',
   })
   const db = stewardDatabase(ctx)
   await migrateUp(db)

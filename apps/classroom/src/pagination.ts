@@ -11,7 +11,7 @@ export const DEFAULT_PAGE_SIZE = 50
 export const PageQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE }),
-    after: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,17}$' })),
+    after: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,14}$' })),
   },
   { additionalProperties: false },
 )

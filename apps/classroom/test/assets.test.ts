@@ -16,18 +16,22 @@ const faulty = await startService({
 })
 
 describe('assets and backpack', () => {
-  it('50 concurrent identical uploads: one row, one file, the same id for everyone', async () => {
+  it('50 concurrent identical uploads by 5 users: one file, one row and id per uploader, 201 once for each', async () => {
     const users = await Promise.all(Array.from({ length: 5 }, (_, i) => service.login(`uploader-${i}`)))
     const bytes = randomBytes(20_000)
     const responses = await Promise.all(
       Array.from({ length: 50 }, (_, i) => service.request('POST', '/assets?type=image/png', { token: users[i % 5]?.token, raw: bytes })),
     )
-    assert.equal(responses.filter((r) => r.status === 201).length, 1)
-    assert.equal(responses.filter((r) => r.status === 200).length, 49)
-    assert.equal(new Set(responses.map((r) => r.body.id as number)).size, 1)
+    assert.equal(responses.filter((r) => r.status === 201).length, 5)
+    assert.equal(responses.filter((r) => r.status === 200).length, 45)
+    for (let u = 0; u < 5; u++) {
+      const mine = responses.filter((_, i) => i % 5 === u)
+      assert.equal(new Set(mine.map((r) => r.body.id as number)).size, 1, 'one id per uploader')
+    }
+    assert.equal(new Set(responses.map((r) => r.body.id as number)).size, 5)
     const md5 = createHash('md5').update(bytes).digest('hex')
     assert.equal(responses[0]?.body.md5, md5, 'md5 computed by the server')
-    assert.equal((await service.sql('SELECT 1 FROM assets WHERE md5 = $1', [md5])).length, 1)
+    assert.equal((await service.sql('SELECT 1 FROM assets WHERE md5 = $1', [md5])).length, 5)
     const files = (await readdir(assetDir)).filter((f) => f.startsWith(md5))
     assert.equal(files.length, 1)
     assert.equal((await readdir(assetDir)).filter((f) => f.endsWith('.tmp')).length, 0, 'no temporary files left')

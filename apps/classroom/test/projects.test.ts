@@ -19,11 +19,15 @@ const service = await startService({
 })
 const filesDir = service.app.context.projectFiles.dir
 
-/** Every blob on disk is referenced by a row, and every referenced blob is on disk. */
+/**
+ * Every blob on disk is referenced by a row or released by a write (kept for readers until the
+ * sweep), and every referenced blob is on disk.
+ */
 async function assertFilesMatchRows(): Promise<void> {
   const onDisk = new Set((await readdir(filesDir)).filter((f) => !f.endsWith('.tmp')))
   const referenced = new Set((await service.sql<{ sha256: string }>('SELECT DISTINCT sha256 FROM project_files')).map((r) => r.sha256))
-  assert.deepEqual([...onDisk].filter((f) => !referenced.has(f)), [], 'no orphan files')
+  const released = new Set((await service.sql<{ sha256: string }>('SELECT sha256 FROM blob_releases')).map((r) => r.sha256))
+  assert.deepEqual([...onDisk].filter((f) => !referenced.has(f) && !released.has(f)), [], 'no orphan files')
   assert.deepEqual([...referenced].filter((f) => !onDisk.has(f)), [], 'no missing files')
 }
 
@@ -64,7 +68,7 @@ describe('projects', () => {
     const { body: project } = await service.request('POST', '/projects', { token: owner.token, body: { name: 'v1', files: [] } })
     const responses = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        service.request('PUT', `/projects/${project.id}`, { token: owner.token, headers: { 'if-match': '1' }, body: { name: `edit-${i}`, files: [{ path: 'f.txt', content: `edit-${i}` }] } }),
+        service.request('PUT', `/projects/${project.id}`, { token: owner.token, headers: { 'if-match': '"1"' }, body: { name: `edit-${i}`, files: [{ path: 'f.txt', content: `edit-${i}` }] } }),
       ),
     )
     const won = responses.filter((r) => r.status === 200)
@@ -103,7 +107,7 @@ describe('projects', () => {
       for (let gen = 1; writing && gen < 200; gen++) {
         const res = await service.request('PUT', `/projects/${project.id}`, {
           token: owner.token,
-          headers: { 'if-match': String(version) },
+          headers: { 'if-match': `"${version}"` },
           body: { name: `gen-${gen}`, files: [{ path: 'a.txt', content: `gen-${gen}` }, { path: 'b.txt', content: `gen-${gen}` }] },
         })
         if (res.status === 200) version = res.body.version as number
@@ -126,7 +130,7 @@ describe('projects', () => {
     const owner = await service.login('deleter')
     const { body: project } = await service.request('POST', '/projects', { token: owner.token, body: { name: 'doomed', files: [{ path: 'x.txt', content: 'doomed-unique-content' }] } })
     const racers = Array.from({ length: 50 }, (_, i) =>
-      service.request('PUT', `/projects/${project.id}`, { token: owner.token, headers: { 'if-match': '1' }, body: { files: [{ path: 'x.txt', content: `racer-${i}-unique` }] } }),
+      service.request('PUT', `/projects/${project.id}`, { token: owner.token, headers: { 'if-match': '"1"' }, body: { files: [{ path: 'x.txt', content: `racer-${i}-unique` }] } }),
     )
     const deletion = service.request('DELETE', `/projects/${project.id}`, { token: owner.token })
     const results = await Promise.all([...racers, deletion])

@@ -30,6 +30,8 @@ export interface Service {
   wsUrl: string
   config: Config
   db: Database
+  /** The service's database URL (superuser). */
+  databaseUrl: string
   app: FastifyInstance
   /** Run SQL as superuser on the service's database (assertions on rows). */
   sql<T>(text: string, values?: unknown[]): Promise<T[]>
@@ -41,7 +43,7 @@ export interface Service {
   request(method: string, route: string, options?: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: Buffer }): Promise<Reply>
 }
 
-export async function startService(options: { faults?: AppOptions['faults']; env?: Record<string, string> } = {}): Promise<Service> {
+export async function startService(options: { faults?: AppOptions['faults']; env?: Record<string, string>; sweepIntervalMs?: number } = {}): Promise<Service> {
   const url = await createTestDatabase('classroom')
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'classroom-test-'))
   const config = loadConfig({
@@ -55,7 +57,7 @@ export async function startService(options: { faults?: AppOptions['faults']; env
   })
   const db = createDatabase({ connectionString: url, applicationName: 'classroom-test', pool: { max: config.dbPoolMax } })
   await migrateUp(db)
-  const app = await buildApp({ config, db, faults: options.faults })
+  const app = await buildApp({ config, db, databaseUrl: url, faults: options.faults, sweepIntervalMs: options.sweepIntervalMs })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const address = app.server.address()
   if (typeof address !== 'object' || address === null) throw new Error('no address')
@@ -91,6 +93,7 @@ export async function startService(options: { faults?: AppOptions['faults']; env
     wsUrl: `ws://127.0.0.1:${address.port}`,
     config,
     db,
+    databaseUrl: url,
     app,
     sql: <T>(text: string, values?: unknown[]) => withClient(url, async (c) => (await c.query(text, values)).rows as T[]),
     request,

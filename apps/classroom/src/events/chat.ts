@@ -9,9 +9,14 @@
  *
  * The stream is a queue drained by one loop, not a lock: nothing inside the loop waits on the
  * queue itself, and sending is synchronous, so it cannot deadlock or stall on a client.
+ *
+ * One bad message fails alone: when a batch's INSERT fails for something a message carries
+ * (a value its column refuses), the batch is written again one message at a time, so the others
+ * are stored and only the bad one is answered with an error. A fault of the database itself
+ * (unreachable, restarting) fails the batch: retrying each message would only multiply it.
  */
 import { AsyncResource } from 'node:async_hooks'
-import type { Database } from 'pgsteward'
+import { DatabaseError, type Database } from 'pgsteward'
 import { insertChatMessages, type NewChatMessage } from './event-store.ts'
 import type { Hub } from './hub.ts'
 import type { InflightWork } from './inflight.ts'
@@ -23,6 +28,14 @@ interface Pending {
   message: NewChatMessage
   done: () => void
   failed: (err: unknown) => void
+}
+
+/**
+ * Whether the statement failed for a value it carried (SQLSTATE class 22: data exception, e.g.
+ * a NUL character or invalid text; class 23: a row it names is gone), not for the database.
+ */
+function isCausedByData(err: unknown): boolean {
+  return err instanceof DatabaseError && (err.sqlState.startsWith('22') || err.sqlState.startsWith('23'))
 }
 
 export class ChatRelay {
@@ -58,20 +71,30 @@ export class ChatRelay {
     })
   }
 
+  /** Insert, broadcast in id order, then resolve each message's sender. */
+  async #store(eventId: number, batch: Pending[]): Promise<void> {
+    const stored = await insertChatMessages(
+      this.#db,
+      eventId,
+      batch.map((p) => p.message),
+    )
+    for (const message of stored) this.#hub.publishChat(eventId, message)
+    for (const p of batch) p.done()
+  }
+
   async #write(eventId: number, queue: Pending[]): Promise<void> {
     try {
       while (queue.length > 0) {
         const batch = queue.splice(0, MAX_BATCH)
         try {
-          const stored = await insertChatMessages(
-            this.#db,
-            eventId,
-            batch.map((p) => p.message),
-          )
-          for (const message of stored) this.#hub.publishChat(eventId, message)
-          for (const p of batch) p.done()
+          await this.#store(eventId, batch)
         } catch (err) {
-          for (const p of batch) p.failed(err)
+          if (batch.length === 1 || !isCausedByData(err)) {
+            for (const p of batch) p.failed(err)
+            continue
+          }
+          // Ids are still given in order: one message at a time, each committed before the next.
+          for (const p of batch) await this.#store(eventId, [p]).catch((singleErr: unknown) => p.failed(singleErr))
         }
       }
     } finally {

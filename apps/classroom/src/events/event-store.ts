@@ -84,15 +84,21 @@ export async function joinParticipant(db: Database, eventId: number, userId: num
   return { participant: toParticipant(row), created }
 }
 
+/** The score column is an int4: a change that would take it beyond holds is refused, not attempted. */
+const SCORE_MIN = -2_147_483_648
+const SCORE_MAX = 2_147_483_647
+
 /**
  * Add points for a user (a grader's call), creating the participant if needed. One statement:
- * the upsert takes the row lock, so concurrent additions all count.
+ * the upsert takes the row lock, so concurrent additions all count. Null when the score would
+ * leave the range its column holds (nothing changed).
  */
-export async function addPoints(db: Database, eventId: number, userId: number, points: number): Promise<ParticipantView> {
-  const row = await db.one<ParticipantRow>(sql`INSERT INTO participants (event_id, user_id, score) VALUES (${eventId}, ${userId}, ${points})
+export async function addPoints(db: Database, eventId: number, userId: number, points: number): Promise<ParticipantView | null> {
+  const row = await db.maybeOne<ParticipantRow>(sql`INSERT INTO participants (event_id, user_id, score) VALUES (${eventId}, ${userId}, ${points})
     ON CONFLICT (event_id, user_id) DO UPDATE SET score = participants.score + EXCLUDED.score
+    WHERE participants.score::bigint + EXCLUDED.score BETWEEN ${SCORE_MIN} AND ${SCORE_MAX}
     RETURNING id, user_id, score`)
-  return toParticipant(row)
+  return row === null ? null : toParticipant(row)
 }
 
 /**
@@ -114,7 +120,10 @@ export async function recordAnswer(
       const current = await tx.one<{ score: number }>(sql`SELECT score FROM participants WHERE id = ${participantId}`)
       return { accepted: false, score: current.score }
     }
-    const updated = await tx.one<{ score: number }>(sql`UPDATE participants SET score = score + ${points} WHERE id = ${participantId} RETURNING score`)
+    // Points beyond what the score column holds are capped: the answer still counts as given.
+    const updated = await tx.one<{ score: number }>(sql`UPDATE participants
+      SET score = LEAST(GREATEST(score::bigint + ${points}, ${SCORE_MIN}), ${SCORE_MAX})::integer
+      WHERE id = ${participantId} RETURNING score`)
     return { accepted: true, score: updated.score }
   })
 }

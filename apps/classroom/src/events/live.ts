@@ -7,6 +7,11 @@
  * and a repeated answer is judged after the first); chat goes to the event's ordered stream.
  * The socket is closed with 1008 ("access token expired") when the token it was opened with
  * expires: the token is checked once, at the upgrade, and must not keep the socket open forever.
+ *
+ * Each socket may send `perSecond` messages on average, in bursts of `burst` (a token bucket).
+ * Beyond that a message is refused, not stored: the client is told once (RATE_LIMITED) and, if it
+ * keeps sending at that pace (as many refused messages again as a burst, with the same refill),
+ * the socket is closed with 1008 "rate limit exceeded".
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { Database } from 'pgsteward'
@@ -19,6 +24,7 @@ import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION, type Hu
 import type { InflightWork } from './inflight.ts'
 import type { LeaderboardPublisher } from './leaderboard.ts'
 import { parseClientMessage, type ClientMessage } from './messages.ts'
+import { TokenBucket } from './token-bucket.ts'
 
 export interface LiveDependencies {
   db: Database
@@ -26,6 +32,7 @@ export interface LiveDependencies {
   chat: ChatRelay
   leaderboard: LeaderboardPublisher
   inflight: InflightWork
+  rateLimit: { perSecond: number; burst: number }
 }
 
 /** Unfinished messages per socket before it stops being read (TCP backpressure on a flooding client). */
@@ -36,6 +43,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** Said in the close frame when the access token the socket was opened with expires. */
 const TOKEN_EXPIRED_REASON = 'access token expired'
+const RATE_LIMIT_REASON = 'rate limit exceeded'
 
 interface LiveContext {
   user: AuthUser
@@ -70,6 +78,12 @@ class LiveConnection {
   #attached = false
   readonly #tokenExpiresAt: number
   #expiryTimer: NodeJS.Timeout | undefined
+  /** Messages this socket may send. */
+  readonly #allowance: TokenBucket
+  /** Refused messages it may still send before it is closed. */
+  readonly #tolerance: TokenBucket
+  /** The client was told it is being limited, and has not had a message accepted since. */
+  #toldLimited = false
 
   constructor(deps: LiveDependencies, socket: WebSocket, context: LiveContext) {
     this.#deps = deps
@@ -80,6 +94,8 @@ class LiveConnection {
     this.#since = context.since
     this.#log = context.log
     this.#tokenExpiresAt = context.tokenExpiresAt
+    this.#allowance = new TokenBucket(deps.rateLimit.perSecond, deps.rateLimit.burst)
+    this.#tolerance = new TokenBucket(deps.rateLimit.perSecond, deps.rateLimit.burst)
   }
 
   start(): void {
@@ -141,15 +157,16 @@ class LiveConnection {
   }
 
   #onFrame(data: RawData, isBinary: boolean): void {
-    // Refused at attach (shutting down): whatever it sends is ignored while it closes.
-    if (!this.#attached) return
+    // Refused at attach (shutting down), or closed: whatever it sends is ignored while it closes.
+    if (!this.#attached || !this.#deps.hub.isAttached(this.#socket)) return
+    if (!this.#withinRateLimit()) return
     if (isBinary) {
-      this.#deps.hub.send(this.#socket, { type: 'error', message: 'Binary frames are not supported: send JSON text.' })
+      this.#deps.hub.send(this.#socket, { type: 'error', code: 'INVALID_MESSAGE', message: 'Binary frames are not supported: send JSON text.' })
       return
     }
     const parsed = parseClientMessage(rawDataToString(data))
     if (!parsed.ok) {
-      this.#deps.hub.send(this.#socket, { type: 'error', message: parsed.error })
+      this.#deps.hub.send(this.#socket, { type: 'error', code: 'INVALID_MESSAGE', message: parsed.error })
       return
     }
     const message = parsed.message
@@ -157,15 +174,37 @@ class LiveConnection {
     else this.#chat(message)
   }
 
+  #withinRateLimit(): boolean {
+    if (this.#allowance.take()) {
+      this.#toldLimited = false
+      return true
+    }
+    if (!this.#tolerance.take()) {
+      this.#log.warn({ userId: this.#user.id, eventId: this.#event.id }, 'closing a live socket that keeps exceeding its rate limit')
+      this.#deps.hub.close(this.#socket, CLOSE_POLICY_VIOLATION, RATE_LIMIT_REASON)
+      return false
+    }
+    if (!this.#toldLimited) {
+      this.#toldLimited = true
+      const { perSecond, burst } = this.#deps.rateLimit
+      this.#deps.hub.send(this.#socket, {
+        type: 'error',
+        code: 'RATE_LIMITED',
+        message: `Too many messages: at most ${perSecond} a second (bursts of ${burst}). Messages beyond that are dropped; keep it up and the connection is closed.`,
+      })
+    }
+    return false
+  }
+
   async #answer(message: Extract<ClientMessage, { type: 'answer' }>): Promise<void> {
     const { db, hub, leaderboard } = this.#deps
     if (this.#participantId === undefined) {
-      hub.send(this.#socket, { type: 'error', message: 'Not joined to the event: reconnect.' })
+      hub.send(this.#socket, { type: 'error', code: 'NOT_JOINED', message: 'Not joined to the event: reconnect.' })
       return
     }
     const question = this.#questions.get(message.questionId)
     if (question === undefined) {
-      hub.send(this.#socket, { type: 'error', message: `answer.questionId: no question ${JSON.stringify(message.questionId)} in this event.` })
+      hub.send(this.#socket, { type: 'error', code: 'INVALID_MESSAGE', message: `answer.questionId: no question ${JSON.stringify(message.questionId)} in this event.` })
       return
     }
     const points = message.answer === question.answer ? question.points : 0
@@ -218,7 +257,8 @@ class LiveConnection {
 
   /** What the client may know about a failure: the HTTP mapping's message (busy, try again, ...). */
   #sendError(err: unknown): void {
-    this.#deps.hub.send(this.#socket, { type: 'error', message: toErrorResponse(err).body.message })
+    const { status, body } = toErrorResponse(err)
+    this.#deps.hub.send(this.#socket, { type: 'error', code: status === 503 ? 'UNAVAILABLE' : status >= 500 ? 'INTERNAL' : body.error, message: body.message })
   }
 }
 

@@ -3,18 +3,22 @@
  * frames validated against these schemas; anything else is answered with an `error` message and
  * the socket stays open. Server messages are typed here so every sender builds the same shapes.
  * Close codes: 1001 server shutting down, 1008 access token expired (refresh, then reconnect with
- * ?since= the last chat id seen: nothing is lost), 1011 join failed, 1013 too slow to read.
+ * ?since= the last chat id seen: nothing is lost) or rate limit exceeded (the reason says which),
+ * 1011 join failed, 1013 too slow to read.
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 
 export const MAX_CHAT_BODY_CHARS = 500
 
+/** Text a column can store: everything but NUL. */
+const NO_NUL = '^[^\\u0000]*$'
+
 export const AnswerMessage = Type.Object(
   {
     type: Type.Literal('answer'),
-    questionId: Type.String({ minLength: 1, maxLength: 64 }),
-    answer: Type.String({ maxLength: 1_000 }),
+    questionId: Type.String({ minLength: 1, maxLength: 64, pattern: NO_NUL }),
+    answer: Type.String({ maxLength: 1_000, pattern: NO_NUL }),
   },
   { additionalProperties: false },
 )
@@ -22,7 +26,7 @@ export const AnswerMessage = Type.Object(
 export const ChatMessage = Type.Object(
   {
     type: Type.Literal('chat'),
-    body: Type.String({ minLength: 1, maxLength: MAX_CHAT_BODY_CHARS }),
+    body: Type.String({ minLength: 1, maxLength: MAX_CHAT_BODY_CHARS, pattern: NO_NUL }),
   },
   { additionalProperties: false },
 )
@@ -106,4 +110,9 @@ export type ServerMessage =
       points: number
       score: number
     }
-  | { type: 'error'; message: string }
+  | {
+      type: 'error'
+      /** INVALID_MESSAGE, RATE_LIMITED, NOT_JOINED, UNAVAILABLE (retry), INTERNAL. */
+      code: string
+      message: string
+    }

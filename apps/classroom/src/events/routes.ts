@@ -3,17 +3,25 @@
  * - POST /events creates an event with its questions (members of TEACHER_GROUP only, else 403);
  * - GET /events/:id shows it (never the answers) with its leaderboard;
  * - POST /events/:id/scores (a grader, `Authorization: Service`) adds points to a student;
- * - GET /events/:id/live is the students' WebSocket: join, answer, chat (protocol in messages.ts).
- * Authentication runs before validation, so an unauthenticated request is a 401 whatever its body.
+ * - GET /events/:id/live is the students' WebSocket: join, answer, chat (protocol in messages.ts);
+ *   a plain GET (no Upgrade) is answered 426 in JSON like every other error.
+ * Authentication runs before the body is read or validated, so an unauthenticated request is a
+ * 401 whatever its body. The creating POSTs take an Idempotency-Key.
+ *
+ * What reaches the live sockets is built from committed rows (chat messages as stored, a
+ * leaderboard read after the change): the database is the source of truth, so another instance
+ * could be fed the same way from it (LISTEN/NOTIFY carrying the ids), which is not built here.
  */
 import { Type } from '@sinclair/typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { ForeignKeyViolationError } from 'pgsteward'
-import { authenticateService, authenticateUser, verifyAccessTokenUntil, type AuthUser } from '../auth/authenticate.ts'
+import type { AuthUser } from '../auth/authenticate.ts'
 import type { AppContext } from '../context.ts'
 import { isMember } from '../auth/identity.ts'
-import { HttpError, forbidden, notFound, unauthorized } from '../http-errors.ts'
+import { fingerprintOf, idempotencyKey, once, sendStored } from '../http/idempotency.ts'
+import { Text } from '../http/schemas.ts'
+import { HttpError, conflict, forbidden, notFound, unauthorized } from '../http-errors.ts'
 import { ChatRelay } from './chat.ts'
 import { addPoints, createEvent, findEvent, readLeaderboard, toEventView, type EventDefinition } from './event-store.ts'
 import { DEFAULT_HUB_OPTIONS, Hub } from './hub.ts'
@@ -30,8 +38,8 @@ const EventParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: Number
 
 const QuestionBody = Type.Object(
   {
-    id: Type.String({ minLength: 1, maxLength: 64 }),
-    answer: Type.String({ maxLength: 1_000 }),
+    id: Text({ minLength: 1, maxLength: 64 }),
+    answer: Text({ maxLength: 1_000 }),
     points: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
   },
   { additionalProperties: false },
@@ -39,7 +47,7 @@ const QuestionBody = Type.Object(
 
 const CreateEventBody = Type.Object(
   {
-    title: Type.String({ minLength: 1, maxLength: 200 }),
+    title: Text({ minLength: 1, maxLength: 200 }),
     questions: Type.Array(QuestionBody, { maxItems: 500 }),
   },
   { additionalProperties: false },
@@ -81,6 +89,7 @@ export function eventRoutes(ctx: AppContext) {
     const hub = new Hub({ ...DEFAULT_HUB_OPTIONS, log: app.log })
     const leaderboard = new LeaderboardPublisher({ db, hub, inflight, log: app.log, intervalMs: LEADERBOARD_INTERVAL_MS })
     const chat = new ChatRelay({ db, hub, inflight })
+    const rateLimit = { perSecond: ctx.config.liveMessagesPerSecond, burst: ctx.config.liveMessageBurst }
     hubs.set(ctx, hub)
 
     // Authenticated users and loaded events per request, from the hooks to the handler.
@@ -88,11 +97,11 @@ export function eventRoutes(ctx: AppContext) {
     const liveEvents = new WeakMap<FastifyRequest, EventDefinition>()
     const liveTokenExpiry = new WeakMap<FastifyRequest, number>()
     const requireUser = async (request: FastifyRequest): Promise<void> => {
-      users.set(request, await authenticateUser(app, request))
+      users.set(request, await ctx.auth.user(request))
     }
     // Authorisation before validation too: a student's request is a 403 whatever its body.
     const requireTeacher = async (request: FastifyRequest): Promise<void> => {
-      const user = await authenticateUser(app, request)
+      const user = await ctx.auth.user(request)
       if (!(await isMember(db, user.id, ctx.config.teacherGroup))) {
         throw forbidden(`Only members of the ${JSON.stringify(ctx.config.teacherGroup)} group create events: log in with it among your groups.`)
       }
@@ -104,7 +113,7 @@ export function eventRoutes(ctx: AppContext) {
       return user
     }
 
-    app.post('/events', { schema: { body: CreateEventBody }, preValidation: requireTeacher }, async (request, reply) => {
+    app.post('/events', { schema: { body: CreateEventBody }, onRequest: requireTeacher }, async (request, reply) => {
       const { title, questions } = request.body
       const seen = new Set<string>()
       for (const [index, question] of questions.entries()) {
@@ -114,11 +123,17 @@ export function eventRoutes(ctx: AppContext) {
         }
         seen.add(question.id)
       }
-      const event = await createEvent(db, userOf(request).id, title, questions)
-      return reply.status(201).send(toEventView(event))
+      const user = userOf(request)
+      const response = await db.transaction((tx) =>
+        once(tx, { principal: `user:${user.id}`, key: idempotencyKey(request), fingerprint: fingerprintOf(request) }, async () => {
+          const event = await createEvent(db, user.id, title, questions)
+          return { status: 201, body: toEventView(event), headers: { location: `/events/${event.id}` } }
+        }),
+      )
+      return sendStored(reply, response)
     })
 
-    app.get('/events/:id', { schema: { params: EventParams }, preValidation: requireUser }, async (request) => {
+    app.get('/events/:id', { schema: { params: EventParams }, onRequest: requireUser }, async (request) => {
       const event = await findEvent(db, request.params.id)
       if (event === null) throw notFound('event')
       return { ...toEventView(event), leaderboard: await readLeaderboard(db, event.id), online: hub.roomSize(event.id) }
@@ -128,21 +143,20 @@ export function eventRoutes(ctx: AppContext) {
       '/events/:id/scores',
       {
         schema: { params: EventParams, body: ScoreBody },
-        preValidation: (request, _reply, done) => {
-          try {
-            authenticateService(request, ctx.config.serviceSecret)
-            done()
-          } catch (err) {
-            done(err as Error)
-          }
-        },
+        onRequest: async (request) => ctx.auth.service(request),
       },
-      async (request) => {
+      async (request, reply) => {
         const eventId = request.params.id
         try {
-          const participant = await addPoints(db, eventId, request.body.userId, request.body.points)
+          const response = await db.transaction((tx) =>
+            once(tx, { principal: 'service', key: idempotencyKey(request), fingerprint: fingerprintOf(request) }, async () => {
+              const participant = await addPoints(db, eventId, request.body.userId, request.body.points)
+              if (participant === null) throw conflict('The score would go beyond what it can hold (-2147483648 to 2147483647): nothing was added.')
+              return { status: 200, body: { participant }, headers: {} }
+            }),
+          )
           leaderboard.schedule(eventId)
-          return { participant }
+          return sendStored(reply, response)
         } catch (err) {
           if (err instanceof ForeignKeyViolationError) throw notFound(err.constraint === 'participants_user_id_fkey' ? 'user' : 'event')
           throw err
@@ -150,29 +164,36 @@ export function eventRoutes(ctx: AppContext) {
       },
     )
 
-    app.get(
-      '/events/:id/live',
-      {
-        websocket: true,
-        schema: { params: EventParams, querystring: LiveQuery },
-        logSerializers: {
-          req: (request: FastifyRequest) => ({ method: request.method, url: withoutToken(request.url), remoteAddress: request.ip }),
-        },
-        // Before the upgrade: a bad token is a 401 and an unknown event a 404, as plain HTTP.
-        preValidation: async (request) => {
-          const token = (request.query as { token?: unknown }).token
-          if (typeof token !== 'string' || token === '') throw unauthorized('Pass the access token as ?token= (browsers cannot set WebSocket headers).')
-          const { user, expiresAt } = await verifyAccessTokenUntil(app, token)
-          users.set(request, user)
-          liveTokenExpiry.set(request, expiresAt)
-        },
-        preHandler: async (request) => {
-          const event = await findEvent(db, request.params.id)
-          if (event === null) throw notFound('event')
-          liveEvents.set(request, event)
-        },
+    app.route({
+      method: 'GET',
+      url: '/events/:id/live',
+      schema: { params: EventParams, querystring: LiveQuery },
+      // A plain GET: this route speaks WebSocket only. Answered before anything else is looked at.
+      onRequest: async (request) => {
+        if (!request.ws) {
+          throw new HttpError(426, 'UPGRADE_REQUIRED', 'This is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket) and ?token=<access token>.')
+        }
       },
-      (socket, request) => {
+      handler: async () => {
+        throw new HttpError(426, 'UPGRADE_REQUIRED', 'This is a WebSocket endpoint: connect with a WebSocket client.')
+      },
+      logSerializers: {
+        req: (request: FastifyRequest) => ({ method: request.method, url: withoutToken(request.url), remoteAddress: request.ip }),
+      },
+      // Before the upgrade: a bad token is a 401 and an unknown event a 404, as plain HTTP.
+      preValidation: async (request) => {
+        const token = (request.query as { token?: unknown }).token
+        if (typeof token !== 'string' || token === '') throw unauthorized('Pass the access token as ?token= (browsers cannot set WebSocket headers).')
+        const { user, expiresAt } = await ctx.auth.accessToken(token)
+        users.set(request, user)
+        liveTokenExpiry.set(request, expiresAt)
+      },
+      preHandler: async (request) => {
+        const event = await findEvent(db, request.params.id)
+        if (event === null) throw notFound('event')
+        liveEvents.set(request, event)
+      },
+      wsHandler: (socket, request) => {
         const event = liveEvents.get(request)
         const user = users.get(request)
         const tokenExpiresAt = liveTokenExpiry.get(request)
@@ -180,9 +201,15 @@ export function eventRoutes(ctx: AppContext) {
           socket.close(1008, 'not authenticated')
           return
         }
-        serveLiveConnection({ db, hub, chat, leaderboard, inflight }, socket, { user, event, since: request.query.since, tokenExpiresAt, log: request.log })
+        serveLiveConnection({ db, hub, chat, leaderboard, inflight, rateLimit }, socket, {
+          user,
+          event,
+          since: request.query.since,
+          tokenExpiresAt,
+          log: request.log,
+        })
       },
-    )
+    })
 
     // Shutdown happens in preClose, not onClose: onClose hooks run only after the HTTP server
     // closed, and it waits for these sockets. Refuses new sockets, closes the open ones with 1001

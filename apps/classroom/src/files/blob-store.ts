@@ -11,9 +11,12 @@ import path from 'node:path'
 export interface BlobFaults {
   /** Throw to make the write of this blob fail. */
   beforeWrite?: (name: string) => void
+  /** Throw to make the removal of this blob fail. */
+  beforeRemove?: (name: string) => void
 }
 
-const NAME = /^[a-z0-9][a-z0-9._-]{15,127}$/
+/** Our own names only: hashes, and for assets a hash and a media type (which may hold `+`). */
+const NAME = /^[a-z0-9][a-z0-9._+-]{15,199}$/
 /** Every file being written ends so until it is renamed into place (uploads too: see assets/routes.ts). */
 export const TEMPORARY_SUFFIX = '.tmp'
 
@@ -72,6 +75,7 @@ export class BlobStore {
   }
 
   async remove(name: string): Promise<void> {
+    this.faults.beforeRemove?.(name)
     await rm(this.pathOf(name), { force: true })
   }
 

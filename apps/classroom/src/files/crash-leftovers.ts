@@ -40,12 +40,18 @@ async function removeOrphans(db: Database, { store, candidates, collect }: Orpha
   return removed
 }
 
-export async function removeCrashLeftovers(ctx: Pick<AppContext, 'db' | 'projectFiles' | 'assetFiles'>): Promise<CrashLeftovers> {
+/**
+ * Also run by the background sweep (every hour): files whose clean-up failed, or whose process
+ * died before it, go then rather than at the next restart. Blobs released within the grace
+ * period are left to the sweep of released blobs.
+ */
+export async function removeCrashLeftovers(ctx: Pick<AppContext, 'db' | 'projectFiles' | 'assetFiles' | 'config'>): Promise<CrashLeftovers> {
   const { db, projectFiles, assetFiles } = ctx
+  const graceMs = ctx.config.replacedFilesGraceMs
   let temporaryFiles = 0
   for (const store of [projectFiles, assetFiles]) temporaryFiles += await store.removeStaleTemporaries(STALE_TEMPORARY_MS)
   const orphanFiles =
-    (await removeOrphans(db, { store: projectFiles, candidates: unreferencedBlobs, collect: collectBlobs })) +
+    (await removeOrphans(db, { store: projectFiles, candidates: unreferencedBlobs, collect: (d, store, names) => collectBlobs(d, store, names, graceMs) })) +
     (await removeOrphans(db, { store: assetFiles, candidates: unnamedAssetFiles, collect: collectAssetFiles }))
   return { temporaryFiles, orphanFiles }
 }

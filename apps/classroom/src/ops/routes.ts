@@ -1,14 +1,20 @@
 /**
  * GET /health runs a real query through the pool (a health check that never touches the
- * database says "ok" while it is down): 200 when ok, 503 when degraded or down.
+ * database says "ok" while it is down). Busy is not down: 200 with `ok`, or with `degraded` while
+ * requests wait for connections (even when the pool could not lend one to the check in time, as
+ * long as the database answers on a connection of its own); 503 only when the database does not
+ * answer. A load balancer then keeps a busy instance, and takes out one that cannot work.
  * GET /metrics: Prometheus text, pgsteward's pool collector plus HTTP request metrics.
  */
 import type { FastifyInstance } from 'fastify'
 import { registerMetrics } from 'pgsteward/metrics'
 import { Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { AppContext } from '../context.ts'
+import type { DatabaseProbe } from './database-probe.ts'
 
-export function opsRoutes(ctx: AppContext) {
+const HEALTH_TIMEOUT_MS = 1_000
+
+export function opsRoutes(ctx: AppContext, probe: DatabaseProbe) {
   return async (app: FastifyInstance): Promise<void> => {
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
@@ -25,8 +31,13 @@ export function opsRoutes(ctx: AppContext) {
     })
 
     app.get('/health', async (_request, reply) => {
-      const report = await ctx.db.health({ timeoutMs: 1_000 })
-      return reply.status(report.status === 'ok' ? 200 : 503).send(report)
+      const report = await ctx.db.health({ timeoutMs: HEALTH_TIMEOUT_MS })
+      if (report.status !== 'down') return reply.status(200).send(report)
+      const answers = await probe.answers(2 * HEALTH_TIMEOUT_MS)
+      if (answers === true) {
+        return reply.status(200).send({ ...report, status: 'degraded', reason: `the pool is busy (${report.reason ?? 'no connection free'}); the database answers` })
+      }
+      return reply.status(503).header('retry-after', '5').send(report)
     })
 
     app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))

@@ -6,6 +6,11 @@
  * that blob's name. So a blob file exists whenever a committed row references it: a failed
  * write leaves no row (the transaction rolls back), a failed transaction leaves no new file
  * (it is collected afterwards), and a delete never removes a file someone else just referenced.
+ *
+ * Files a write stops referencing are not removed by that write: a reader that read the old rows
+ * just before the commit reads their files just after it. The write records them as released,
+ * in its own transaction, and a background sweep removes them once the grace period has passed
+ * and they are still unreferenced (files/file-sweeper.ts).
  */
 import { sql, type Database, type Transaction } from 'pgsteward'
 import { badRequest } from '../http-errors.ts'
@@ -80,22 +85,46 @@ export async function insertFileRows(tx: Transaction, projectId: string, files: 
     FROM unnest(${files.map((f) => f.path)}::text[], ${files.map((f) => f.sha256)}::text[], ${files.map((f) => f.size)}::int[]) AS f(path, sha256, size)`)
 }
 
+/** Inside the transaction that stops referencing them: these blobs' files go after the grace period. */
+export async function releaseBlobs(tx: Transaction, shas: readonly string[]): Promise<void> {
+  if (shas.length === 0) return
+  await tx.query(sql`INSERT INTO blob_releases (sha256)
+    SELECT DISTINCT s FROM unnest(${[...new Set(shas)].sort()}::text[]) AS s ORDER BY s
+    ON CONFLICT (sha256) DO UPDATE SET released_at = now()`)
+}
+
 /**
- * Remove blob files no committed row references. Each blob is checked under its lock in its own
- * short transaction, after the transaction that dropped (or failed to add) the reference ended.
+ * Remove blob files no committed row references, unless a write released them less than
+ * `graceMs` ago (a reader may still need them: the sweep takes them later). Each blob is checked
+ * under its lock in its own short transaction, after the transaction that dropped (or failed to
+ * add) the reference ended.
  */
-export async function collectBlobs(db: Database, store: BlobStore, shas: Iterable<string>): Promise<string[]> {
+export async function collectBlobs(db: Database, store: BlobStore, shas: Iterable<string>, graceMs: number): Promise<string[]> {
   const removed: string[] = []
   for (const sha of new Set(shas)) {
     await db.transaction(async (tx) => {
       await tx.advisoryLock(`blob:${sha}`)
       const used = await tx.maybeOne(sql`SELECT 1 FROM project_files WHERE sha256 = ${sha} LIMIT 1`)
-      if (used !== null) return
+      if (used !== null) {
+        // Referenced again since it was released: nothing left to collect.
+        await tx.query(sql`DELETE FROM blob_releases WHERE sha256 = ${sha}`)
+        return
+      }
+      const recent = await tx.maybeOne(sql`SELECT 1 FROM blob_releases WHERE sha256 = ${sha} AND released_at > now() - make_interval(secs => ${graceMs / 1000})`)
+      if (recent !== null) return
       await store.remove(sha)
+      await tx.query(sql`DELETE FROM blob_releases WHERE sha256 = ${sha}`)
       removed.push(sha)
     })
   }
   return removed
+}
+
+/** Released blobs whose grace period is over: the sweep's candidates, oldest first. */
+export async function dueReleases(db: Database, graceMs: number, limit: number): Promise<string[]> {
+  const { rows } = await db.query<{ sha256: string }>(sql`SELECT sha256 FROM blob_releases
+    WHERE released_at <= now() - make_interval(secs => ${graceMs / 1000}) ORDER BY released_at LIMIT ${limit}`)
+  return rows.map((row) => row.sha256)
 }
 
 /** Of these file names, the blobs no row references now (candidates: `collectBlobs` checks each under its lock). */
