@@ -311,3 +311,14 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
     },
   }
 }
+
+/**
+ * The server binaries the embedded server runs and the user it runs them as (undefined when that
+ * is us), for test support that starts more servers from the same installation (a standby).
+ * Copied where the server user can reach them, as for the embedded server itself.
+ */
+export async function serverInstallation(): Promise<{ initdb: string; postgres: string; pg_ctl: string; user: ServerUser | undefined }> {
+  const user = await serverUser()
+  const binaries = await postgresBinaries(user)
+  return { initdb: binaries.initdb, postgres: binaries.postgres, pg_ctl: path.join(path.dirname(binaries.postgres), 'pg_ctl'), user }
+}

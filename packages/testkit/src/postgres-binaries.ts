@@ -1,10 +1,9 @@
 /**
- * Where the PostgreSQL binaries of the embedded server are. The one place the testkit learns it:
- * if `@pgsteward/embedded-postgres` changes how it locates or places them, change this function.
+ * Where the PostgreSQL binaries of the embedded server are, and who runs them: the one place the
+ * testkit learns it, from `@pgsteward/embedded-postgres`, so a standby runs exactly what the
+ * embedded server runs (copied where the server user can reach them when we are root).
  */
-import { createRequire } from 'node:module'
-import os from 'node:os'
-import { pathToFileURL } from 'node:url'
+import { serverInstallation } from '@pgsteward/embedded-postgres'
 
 /** Absolute paths of the server binaries the embedded package ships (it has no pg_basebackup, psql or pg_dump). */
 export interface PostgresBinaries {
@@ -13,20 +12,7 @@ export interface PostgresBinaries {
   readonly postgres: string
 }
 
-/**
- * The binaries `@pgsteward/embedded-postgres` runs: the `embedded-postgres` package's platform
- * package (`@embedded-postgres/<platform>-<arch>`), resolved from where the wrapper resolves it.
- */
 export async function postgresBinaries(): Promise<PostgresBinaries> {
-  // Not cached in a module-level promise: awaiting one created during another test would resume in
-  // that test's async context (see stop-after-test.ts). Module loading is cached anyway.
-  const fromWrapper = createRequire(import.meta.resolve('@pgsteward/embedded-postgres'))
-  const fromLibrary = createRequire(fromWrapper.resolve('embedded-postgres'))
-  const platformPackage = `@embedded-postgres/${os.platform()}-${os.arch()}`
-  const entry = fromLibrary.resolve(platformPackage)
-  const found = (await import(pathToFileURL(entry).href)) as Partial<PostgresBinaries>
-  if (typeof found.initdb !== 'string' || typeof found.pg_ctl !== 'string' || typeof found.postgres !== 'string') {
-    throw new Error(`${platformPackage} (${entry}) does not export initdb, pg_ctl and postgres paths`)
-  }
-  return { initdb: found.initdb, pg_ctl: found.pg_ctl, postgres: found.postgres }
+  const { initdb, pg_ctl, postgres } = await serverInstallation()
+  return { initdb, pg_ctl, postgres }
 }

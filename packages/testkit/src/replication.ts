@@ -37,7 +37,7 @@ export interface ReplicatedPairOptions {
 
 /** One server of a {@link ReplicatedPair}. */
 export interface ReplicaNode {
-  /** Superuser URL (user postgres, password postgres) of its `postgres` database. */
+  /** Superuser URL (user postgres, with its password) of its `postgres` database. */
   readonly url: string
   readonly port: number
   readonly dataDir: string
@@ -69,7 +69,6 @@ export interface ReplicatedPair {
 }
 
 const SLOT = 'pgsteward_standby'
-const PASSWORD = 'postgres'
 
 /** What streaming replication needs, set explicitly rather than trusting defaults. */
 const REPLICATION_SETTINGS: Record<string, string | number> = {
@@ -168,7 +167,9 @@ export async function startReplicatedPair(options: ReplicatedPairOptions = {}): 
     await rm(path.join(standbyDir, 'postmaster.pid'), { force: true })
     await rm(path.join(standbyDir, 'postmaster.opts'), { force: true })
     await writeFile(path.join(standbyDir, 'standby.signal'), '')
-    const conninfo = `host=127.0.0.1 port=${primary.port} user=postgres password=${PASSWORD} application_name=${SLOT}`
+    // The embedded server's superuser password is random; the primary's URL carries it.
+    const password = decodeURIComponent(new URL(primary.url).password)
+    const conninfo = `host=127.0.0.1 port=${primary.port} user=postgres password=${password} application_name=${SLOT}`
     await appendFile(path.join(standbyDir, 'postgresql.auto.conf'), `primary_conninfo = '${conninfo}'\nprimary_slot_name = '${SLOT}'\n`)
     if (user) await chownTree(standbyDir, user)
     await chmod(standbyDir, 0o700)

@@ -4,13 +4,11 @@
  * the test process alive on its own, stopped with a bounded wait, and killed if the test process
  * exits without stopping it.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { promisify } from 'node:util'
+import { serverInstallation } from '@pgsteward/embedded-postgres'
 import { waitFor } from './wait-for.ts'
-
-const run = promisify(execFile)
 
 /** User and group ids to run servers as; `undefined` when we are not root (then we run them as ourselves). */
 export interface ServerUser {
@@ -18,25 +16,9 @@ export interface ServerUser {
   readonly gid: number
 }
 
-/** The name of the unprivileged user, the one the embedded server creates when it runs under root. */
-const SERVER_USER_NAME = 'postgres'
-
-/**
- * The user servers run as: the `postgres` user when we are root, else ourselves (`undefined`).
- * Looked up with `id`, as the embedded-postgres package does.
- */
+/** The user servers run as: the one the embedded server runs as (the `postgres` user under root), else ourselves. */
 export async function serverUser(): Promise<ServerUser | undefined> {
-  if (process.getuid?.() !== 0) return undefined
-  try {
-    const [uid, gid] = await Promise.all([run('id', ['-u', SERVER_USER_NAME]), run('id', ['-g', SERVER_USER_NAME])])
-    return { uid: Number.parseInt(uid.stdout, 10), gid: Number.parseInt(gid.stdout, 10) }
-  } catch (error) {
-    throw new Error(
-      `Running as root, and servers refuse to run as root, but there is no \`${SERVER_USER_NAME}\` user to run them as. ` +
-        'Start the embedded server first (it creates that user) or create it: `useradd postgres`.',
-      { cause: error },
-    )
-  }
+  return (await serverInstallation()).user
 }
 
 // Children still running when the process exits (a test that crashed before its `after` hook) are
