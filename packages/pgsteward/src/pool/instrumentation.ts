@@ -14,6 +14,8 @@ export interface StatementStart {
   scope: StatementScope
   /** Through pgsteward's own API, or through the pg.Pool facade (Kysely, Drizzle, pg code). */
   via: 'pgsteward' | 'pg-facade'
+  /** The connection, when known at the start: on a scope's or checkout's lease; one-shot statements learn theirs when lent one. */
+  connectionId?: number | undefined
 }
 
 export interface StatementEnd {
@@ -37,6 +39,8 @@ export interface TransactionStart {
   readOnly: boolean
   /** 1 for the first attempt, 2 for the first retry, ... */
   attempt: number
+  /** The connection the transaction runs on: its statements report the same `connectionId`. */
+  connectionId: number
 }
 
 export interface TransactionEnd {

@@ -46,7 +46,12 @@ function attemptWithRetries<T>(
   begin: string,
   n: number,
 ): Promise<T> {
-  const traced = host.pool.instrumentation.transaction({ isolation: options?.isolation, readOnly: options?.readOnly === true, attempt: n + 1 })
+  const traced = host.pool.instrumentation.transaction({
+    isolation: options?.isolation,
+    readOnly: options?.readOnly === true,
+    attempt: n + 1,
+    connectionId: lease.conn.id,
+  })
   const scopeBefore = lease.traceScope
   lease.traceScope = 'transaction'
   return attemptTransaction(host, lease, parent, fn, begin).then(
