@@ -26,6 +26,7 @@ import type { ScopeHost } from './scope/scope-host.js'
 import type { Session, SessionOptions, Transaction, TransactionOptions } from './scope/scope-types.js'
 import { Scope } from './scope/scope.js'
 import { runTransaction } from './scope/transaction.js'
+import { logSlowStatements } from './observe/slow-statement-log.js'
 import { sql, type CompiledQuery } from './sql.js'
 
 type Listener<K extends keyof DatabaseEvents> = (...args: DatabaseEvents[K]) => void
@@ -49,6 +50,8 @@ export interface PublicOptions {
   pooler: 'none' | 'transaction'
   callSites: string
   strict: boolean
+  /** 0 when slow statements are not logged. */
+  slowStatementMs: number
   pool: Readonly<Required<PoolOptions>>
   retry: Readonly<Required<RetryOptions>>
 }
@@ -81,6 +84,7 @@ export class Database extends QueryableBase {
       transaction: (fn, o) => this.transaction(fn, o),
     }
     registerInternals(this, { host: this.#host, pool: this.#pool, als: this.#als, options, close: (timeoutMs) => this.close({ timeoutMs }) })
+    if (options.logger !== undefined && options.slowStatementMs > 0) logSlowStatements(this.#pool, options.logger, options.slowStatementMs, options.applicationName)
   }
 
   /** The validated options in force (the password is not included). */
@@ -101,6 +105,7 @@ export class Database extends QueryableBase {
       pooler: o.pooler,
       callSites: o.callSites,
       strict: o.strict,
+      slowStatementMs: o.slowStatementMs,
       pool: { ...o.pool },
       retry: { ...o.retry },
     }
