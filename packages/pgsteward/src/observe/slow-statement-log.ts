@@ -5,14 +5,14 @@
  */
 import type { DatabaseLogger } from '../options/database-options.js'
 import type { Pool } from '../pool/pool.js'
-import { labelStatement } from './statement-label.js'
+import { shownText } from './statement-label.js'
 
 export function logSlowStatements(pool: Pool, logger: DatabaseLogger, thresholdMs: number, poolName: string): void {
   pool.on('query', (event) => {
     if (event.durationMs < thresholdMs) return
     const entry: Record<string, unknown> = {
       pool: poolName,
-      sql: labelStatement(event.sql).text,
+      sql: shownText(event.sql, event.via),
       durationMs: Math.round(event.durationMs * 10) / 10,
       thresholdMs,
       rowCount: event.rowCount,
