@@ -23,16 +23,17 @@ h2 { font-size: .8rem; margin: 0 0 .5rem; text-transform: uppercase; letter-spac
 .status { font-size: .78rem; padding: .1rem .55rem; border-radius: 1rem; border: 1px solid var(--line); }
 .status[data-state="live"] { color: var(--idle); border-color: var(--idle); }
 .status[data-state="reconnecting"], .status[data-state="closed"], .status[data-state="expired"] { color: var(--bad); border-color: var(--bad); }
-main { display: grid; gap: .75rem; padding: .5rem 1rem 1.5rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 21rem), 1fr)); }
+main { display: flex; flex-direction: column; gap: .75rem; padding: .5rem 1rem 1.5rem; }
+.cards { display: grid; gap: .75rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 16rem), 1fr)); }
 section { background: var(--card); border: 1px solid var(--line); border-radius: .6rem; padding: .8rem .9rem; min-width: 0; }
-section.wide { grid-column: 1 / -1; }
+h2 .scale { text-transform: none; letter-spacing: 0; font-weight: 400; }
 .tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(6.5rem, 1fr)); gap: .6rem; }
 .tile { min-width: 0; }
 .value { font-size: 1.7rem; font-weight: 650; font-variant-numeric: tabular-nums; line-height: 1.1; }
 .label { color: var(--muted); font-size: .78rem; }
 .alert .value { color: var(--bad); }
 .bar { display: flex; height: .7rem; border-radius: .35rem; overflow: hidden; background: var(--code); margin: .7rem 0 .3rem; }
-.bar span { display: block; height: 100%; transition: width .4s; }
+.bar span { display: block; height: 100%; }
 .bar .used { background: var(--used); } .bar .idle { background: var(--idle); } .bar .connecting { background: var(--connecting); }
 .legend { display: flex; flex-wrap: wrap; gap: .2rem .9rem; font-size: .78rem; color: var(--muted); }
 .legend i { display: inline-block; width: .6rem; height: .6rem; border-radius: .15rem; margin-right: .3rem; }
@@ -70,6 +71,11 @@ const SCRIPT = `
   const clock = (t) => new Date(t).toLocaleTimeString();
   const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };
   const history = [];
+  // 'handler (/srv/app/src/routes/lessons.ts:42:11)' → 'handler · lessons.ts:42'
+  const frame = (line) => {
+    const m = /^(?:(.*?) \\()?(?:file:\\/\\/)?(?:.*[\\/])?([^\\/:()]+):(\\d+):\\d+\\)?$/.exec(line);
+    return m ? (m[1] && m[1] !== '<anonymous>' ? m[1] + ' · ' : '') + m[2] + ':' + m[3] : line;
+  };
   const status = (state, text) => { const s = $('status'); s.dataset.state = state; s.textContent = text; };
 
   function chart(svgId, series) {
@@ -82,7 +88,7 @@ const SCRIPT = `
     }
     svg.dataset.max = String(max);
     const top = svg.parentElement.querySelector('.scale');
-    if (top) top.textContent = 'max ' + (Number.isInteger(max) ? max : max.toFixed(1));
+    if (top) top.textContent = '· peak ' + (Number.isInteger(max) ? max : max.toFixed(1));
   }
 
   function render(s) {
@@ -115,8 +121,8 @@ const SCRIPT = `
       row.append(state, el('td', 'num', held(h.heldMs)), el('td', 'num hide-narrow', clock(h.since)));
       const site = el('td');
       if (h.site) {
-        const d = el('details'); const first = h.site.split('\\n')[0];
-        d.append(el('summary', '', first.length > 60 ? '…' + first.slice(-60) : first), el('pre', '', h.site));
+        const d = el('details');
+        d.append(el('summary', '', frame(h.site.split('\\n')[0])), el('pre', '', h.site));
         site.append(d);
       } else site.append(el('span', 'empty', h.state === 'shared' ? 'one-shot statements' : 'not recorded'));
       row.append(site);
@@ -205,6 +211,7 @@ export function dashboardPage(title: string, eventsPath: string): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>${escapeHtml(title)}: pool</title>
 <style>${STYLE}</style>
 </head>
@@ -215,7 +222,7 @@ export function dashboardPage(title: string, eventsPath: string): string {
   <span class="meta"><span id="pool-name"></span> · <span id="server"></span> · <span id="updated"></span></span>
 </header>
 <main>
-  <section class="wide" aria-labelledby="h-connections">
+  <section aria-labelledby="h-connections">
     <h2 id="h-connections">Connections</h2>
     <div class="tiles">
       ${tile('used', 'in use')}${tile('idle', 'idle')}${tile('connecting', 'connecting')}${tile('max', 'max')}${tile('waiting', 'waiting')}${tile('statementsPerSecond', 'statements/s')}
@@ -223,6 +230,7 @@ export function dashboardPage(title: string, eventsPath: string): string {
     <div class="bar" role="img" aria-label="connections in use, idle and connecting, of max"><span class="used" id="bar-used"></span><span class="idle" id="bar-idle"></span><span class="connecting" id="bar-connecting"></span></div>
     <div class="legend"><span><i class="used"></i>in use</span><span><i class="idle"></i>idle</span><span><i class="connecting"></i>connecting</span><span>total <b data-metric="total">–</b></span></div>
   </section>
+  <div class="cards">
   <section aria-labelledby="h-wait">
     <h2 id="h-wait">Wait for a connection (last 10 s)</h2>
     <div class="tiles">${tile('waitP50', 'p50')}${tile('waitP90', 'p90')}${tile('waitP99', 'p99')}${tile('waitMax', 'max')}</div>
@@ -246,17 +254,18 @@ export function dashboardPage(title: string, eventsPath: string): string {
       <polyline class="idle" data-series="perSecond"></polyline>
     </svg>
   </section>
-  <section class="wide" aria-labelledby="h-holders">
+  </div>
+  <section aria-labelledby="h-holders">
     <h2 id="h-holders">Who holds the connections <span class="meta" id="holders-more"></span></h2>
     <table><thead><tr><th class="num">conn</th><th>state</th><th class="num">held for</th><th class="num hide-narrow">since</th><th>acquired at</th></tr></thead><tbody id="holders"></tbody></table>
     <p class="empty" id="holders-empty">No connection is lent.</p>
   </section>
-  <section class="wide" aria-labelledby="h-slowest">
+  <section aria-labelledby="h-slowest">
     <h2 id="h-slowest">Slowest statements (last 5 min, text only)</h2>
     <ol class="slow" id="slowest"></ol>
     <p class="empty" id="slowest-empty">No statement yet.</p>
   </section>
-  <section class="wide" aria-labelledby="h-events">
+  <section aria-labelledby="h-events">
     <h2 id="h-events">Recent timeouts and leaks</h2>
     <ul id="events"></ul>
     <p class="empty" id="events-empty">None since this page's server started watching.</p>
