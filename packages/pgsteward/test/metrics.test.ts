@@ -15,7 +15,8 @@ function sample(text: string, name: string, labels: string): number | undefined 
 describe('Prometheus metrics', () => {
   it('exports gauges, counters and histograms per pool after known work', async () => {
     const registry = new Registry()
-    const main = ctx.open({ pool: { max: 3, acquireTimeoutMs: 100 } })
+    // The limit also covers opening the first connection, which takes more than 100 ms on a loaded machine.
+    const main = ctx.open({ pool: { max: 3, acquireTimeoutMs: 1_000 } })
     const other = ctx.open({ pool: { max: 2 } })
     registerMetrics(main, registry, { poolName: 'main' })
     registerMetrics(other, registry, { poolName: 'other' })
