@@ -20,7 +20,13 @@ import { dashboardPage, PAGE_CSP } from './dashboard/dashboard-page.js'
 import { PoolSampler, type SampleSubscriber } from './dashboard/pool-sampler.js'
 import { MisuseError } from './errors/error-classes.js'
 
-/** Options of `createDashboard`. */
+/**
+ * Options of `createDashboard`.
+ * @example
+ * ```ts
+ * createDashboard(db, { basePath: '/ops/pool', title: 'orders service', intervalMs: 2_000, maxClients: 5 })
+ * ```
+ */
 export interface DashboardOptions {
   /** The path the dashboard answers under: the page at `basePath`, its stream at `basePath/events`. (Default: '/dashboard') */
   basePath?: string
@@ -32,7 +38,14 @@ export interface DashboardOptions {
   maxClients?: number
 }
 
-/** Per request: when the credentials the request was let in with expire. */
+/**
+ * Per request: when the credentials the request was let in with expire.
+ * @example
+ * ```ts
+ * const { expiresAt } = await verifyToken(request)
+ * dashboard.handle(req, res, { streamUntil: expiresAt })
+ * ```
+ */
 export interface DashboardRequestOptions {
   /**
    * End the page's stream at this time (ms since the epoch), for example when the access token
@@ -42,44 +55,84 @@ export interface DashboardRequestOptions {
   streamUntil?: number
 }
 
-/** The Fastify request and reply the `fastify` handler needs (structural, so pgsteward does not depend on Fastify). */
+/**
+ * The part of a Fastify request the `fastify` handler needs (structural, so pgsteward does not depend on Fastify).
+ * @example
+ * ```ts
+ * app.get('/dashboard/*', (request, reply) => dashboard.fastify(request, reply)) // a FastifyRequest fits
+ * ```
+ */
 export interface FastifyLikeRequest {
   raw: IncomingMessage
 }
+
+/**
+ * The part of a Fastify reply the `fastify` handler needs: the raw response, and `hijack()` to take it over from Fastify.
+ * @example
+ * ```ts
+ * app.get('/dashboard/*', (request, reply) => dashboard.fastify(request, reply)) // a FastifyReply fits
+ * ```
+ */
 export interface FastifyLikeReply {
   raw: ServerResponse
   hijack(): unknown
 }
 
-/** A mounted dashboard; create it with `createDashboard`. */
+/**
+ * A mounted dashboard; create it with `createDashboard`.
+ * @example
+ * ```ts
+ * const dashboard = createDashboard(db, { basePath: '/dashboard' })
+ * app.addHook('preClose', async () => dashboard.close())
+ * ```
+ */
 export interface Dashboard {
   /**
    * Answer `req` if its path is under `basePath` (then true), else leave it alone (false). For
    * plain `http` servers; reads `req.originalUrl` where Express set it.
    * @example
+   * ```ts
    * http.createServer((req, res) => {
    *   if (!isOperator(req)) return void res.writeHead(401).end()
    *   if (!dashboard.handle(req, res)) app(req, res)
    * })
+   * ```
    */
   handle(req: IncomingMessage, res: ServerResponse, options?: DashboardRequestOptions): boolean
   /**
    * Express / Connect middleware: answers under `basePath`, passes anything else to `next`.
    * @example
+   * ```ts
    * app.use('/dashboard', requireOperator, dashboard.middleware)
+   * ```
    */
   readonly middleware: (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void
   /**
    * A Fastify route handler: takes the response over from Fastify (`reply.hijack()`) and
    * answers. Register it for `basePath` and `basePath/*` behind your authentication hook.
    * @example
+   * ```ts
    * app.get('/dashboard', { onRequest: requireOperator }, (request, reply) => dashboard.fastify(request, reply))
    * app.get('/dashboard/*', { onRequest: requireOperator }, (request, reply) => dashboard.fastify(request, reply))
+   * ```
    */
   fastify(request: FastifyLikeRequest, reply: FastifyLikeReply, options?: DashboardRequestOptions): void
-  /** Pages streaming now. */
+  /**
+   * Pages streaming now.
+   * @example
+   * ```ts
+   * log.info({ pages: dashboard.clients }, 'dashboard pages open')
+   * ```
+   */
   readonly clients: number
-  /** End every stream (each page shows "closed") and answer 503 from now on: call it before closing the HTTP server, which open streams would otherwise hold open. */
+  /**
+   * End every stream (each page shows "closed") and answer 503 from now on: call it before
+   * closing the HTTP server, which open streams would otherwise hold open.
+   * @example
+   * ```ts
+   * process.on('SIGTERM', () => { dashboard.close(); server.close() })
+   * ```
+   */
   close(): void
 }
 
@@ -109,6 +162,7 @@ function plain(res: ServerResponse, status: number, text: string, headers: Recor
  * (per interval), which listens to the pool only while a page is open: a dashboard nobody
  * watches costs nothing.
  * @example
+ * ```ts
  * import http from 'node:http'
  * import { createDashboard } from 'pgsteward/dashboard'
  *
@@ -117,6 +171,7 @@ function plain(res: ServerResponse, status: number, text: string, headers: Recor
  *   if (req.headers.authorization !== `Bearer ${process.env.OPS_TOKEN}`) return void res.writeHead(401).end()
  *   if (!dashboard.handle(req, res)) res.writeHead(404).end()
  * }).listen(9090, '127.0.0.1')
+ * ```
  */
 export function createDashboard(db: Database, options: DashboardOptions = {}): Dashboard {
   const internals: DatabaseInternals = internalsOf(db)

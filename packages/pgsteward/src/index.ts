@@ -1,7 +1,7 @@
 /**
  * pgsteward: PostgreSQL for Node.js under concurrency, without leaks, lost updates, hangs or
- * surprises. Everything public is exported here (and from `pgsteward/pg` and
- * `pgsteward/metrics`); everything else is private.
+ * surprises. Everything public is exported here (and from `pgsteward/pg`, `pgsteward/metrics`,
+ * `pgsteward/opentelemetry` and `pgsteward/dashboard`); everything else is private.
  * @packageDocumentation
  */
 export { createDatabase } from './database.js'

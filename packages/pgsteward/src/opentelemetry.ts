@@ -55,7 +55,13 @@ import { labelStatement } from './observe/statement-label.js'
 import type { AcquireEnd, AcquireStart, Observer, StatementEnd, StatementStart, TransactionEnd, TransactionStart } from './pool/instrumentation.js'
 import type { DatabaseEvents } from './pool/pool-events.js'
 
-/** Options of `instrumentDatabase`. */
+/**
+ * Options of `instrumentDatabase`.
+ * @example
+ * ```ts
+ * instrumentDatabase(db, { poolName: 'main', connectionWaitSpans: 'all', tracerProvider, meterProvider })
+ * ```
+ */
 export interface OpenTelemetryOptions {
   /** Where spans go. (Default: the global tracer provider, `trace.getTracerProvider()`) */
   tracerProvider?: TracerProvider
@@ -75,9 +81,22 @@ export interface OpenTelemetryOptions {
   connectionWaitSpans?: 'waited' | 'all' | 'none'
 }
 
-/** What `instrumentDatabase` returns: stop recording with `disable()`. */
+/**
+ * What `instrumentDatabase` returns: stop recording with `disable()`.
+ * @example
+ * ```ts
+ * const telemetry = instrumentDatabase(db)
+ * process.on('SIGTERM', () => telemetry.disable())
+ * ```
+ */
 export interface OpenTelemetryInstrumentation {
-  /** Stop recording spans and metrics for this database; its pool then measures nothing for OpenTelemetry. */
+  /**
+   * Stop recording spans and metrics for this database; its pool then measures nothing for OpenTelemetry.
+   * @example
+   * ```ts
+   * telemetry.disable()
+   * ```
+   */
   disable(): void
 }
 
@@ -285,6 +304,7 @@ class DatabaseTelemetry implements Observer {
  * `.idle.max`, `.idle.min`, `.pending_requests`, `.timeouts`, `.wait_time`, `.use_time` and
  * `.create_time`, each with `db.client.connection.pool.name`. Call once per database.
  * @example
+ * ```ts
  * import { NodeSDK } from '@opentelemetry/sdk-node'
  * import { createDatabase, sql } from 'pgsteward'
  * import { instrumentDatabase } from 'pgsteward/opentelemetry'
@@ -294,6 +314,7 @@ class DatabaseTelemetry implements Observer {
  * const telemetry = instrumentDatabase(db, { poolName: 'main' })
  * await db.query(sql`SELECT * FROM users WHERE id = ${id}`) // span "SELECT users"
  * telemetry.disable()
+ * ```
  */
 export function instrumentDatabase(db: Database, options: OpenTelemetryOptions = {}): OpenTelemetryInstrumentation {
   const internals = internalsOf(db)

@@ -116,9 +116,11 @@ export interface DatabaseOptions {
    * (pino, a pino child, or a small adapter over another logger). Used for slow statements.
    * (Default: none: nothing is logged)
    * @example
+   * ```ts
    * import pino from 'pino'
    * const db = createDatabase({ connectionString, logger: pino(), slowStatementMs: 500 })
    * // {"level":40,"sql":"SELECT * FROM orders WHERE user_id = $1","durationMs":812.4,...,"msg":"slow statement"}
+   * ```
    */
   logger?: DatabaseLogger
   /**
@@ -127,6 +129,10 @@ export interface DatabaseOptions {
    * `?`), duration, rows, error class, scope and connection. Timed from the call to the answer,
    * so a wait for a connection counts. 0 turns it off; it needs `logger`.
    * (Default: 1000 when `logger` is given)
+   * @example
+   * ```ts
+   * createDatabase({ connectionString, logger: pino(), slowStatementMs: 250 })
+   * ```
    */
   slowStatementMs?: number
   /** Pool sizing and timing. */
@@ -139,9 +145,12 @@ export interface DatabaseOptions {
  * A pino-compatible logger: pgsteward calls `warn(object, message)` only. pino's loggers fit as
  * they are; wrap others in an object with that method.
  * @example
+ * ```ts
  * const logger: DatabaseLogger = { warn: (obj, msg) => console.warn(msg, obj) }
+ * ```
  */
 export interface DatabaseLogger {
+  /** A warning: `obj` holds the fields, `msg` the message (pino's argument order). */
   warn(obj: Record<string, unknown>, msg: string): void
 }
 
