@@ -44,7 +44,8 @@ describe('acquire timeout', () => {
   })
 
   it('without leak detection, a timeout starts recording call sites, so the next one names the holding transactions', async () => {
-    const db = ctx.open({ pool: { max: 1, acquireTimeoutMs: 100 } })
+    // The limit also covers opening the connection, which takes more than 100 ms on a loaded machine.
+    const db = ctx.open({ pool: { max: 1, acquireTimeoutMs: 1_000 } })
     const timeoutWhileHeld = async (): Promise<PoolTimeoutError> => {
       let letGo!: () => void
       let held!: () => void
