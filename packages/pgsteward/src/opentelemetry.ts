@@ -226,7 +226,11 @@ class DatabaseTelemetry implements Observer {
     }
   }
 
-  /** A statement of an open transaction belongs under its attempt, unless the caller opened a span of their own inside the transaction. */
+  /**
+   * A statement of an open transaction belongs under its attempt. Inside the callback the attempt's
+   * span is active already (see insideTransaction), and spans the callback opens are its children;
+   * COMMIT and ROLLBACK run outside it, where the caller's span is active.
+   */
   #parentOf(start: StatementStart): Context {
     const active = context.active()
     if (start.scope !== 'transaction' || start.connectionId === undefined) return active
@@ -254,6 +258,11 @@ class DatabaseTelemetry implements Observer {
       if (end.error !== undefined) markFailed(span, end.error, undefined)
       span.end(epochMs(endedAt))
     }
+  }
+
+  insideTransaction<T>(connectionId: number, body: () => T): T {
+    const open = this.#transactions.get(connectionId)
+    return open === undefined ? body() : context.with(open.attemptContext, body)
   }
 
   transaction(start: TransactionStart, startedAt: number): ((end: TransactionEnd, endedAt: number) => void) | undefined {
@@ -298,8 +307,8 @@ class DatabaseTelemetry implements Observer {
  * Record OpenTelemetry spans and metrics for `db`, named as the database semantic conventions
  * name them: a CLIENT span per statement (`SELECT users`, child of the caller's active span), an
  * INTERNAL `transaction` span per `db.transaction` with a `transaction attempt` child per attempt
- * (retries also as `pgsteward.transaction.retry` events) under which that attempt's statements
- * nest, `acquire connection` spans for waits, and the metrics `db.client.operation.duration`,
+ * (retries also as `pgsteward.transaction.retry` events), active while the attempt's callback runs
+ * so its statements and any span it opens nest under it, `acquire connection` spans for waits, and the metrics `db.client.operation.duration`,
  * `db.client.connection.count` (by `db.client.connection.state` idle/used), `.max`,
  * `.idle.max`, `.idle.min`, `.pending_requests`, `.timeouts`, `.wait_time`, `.use_time` and
  * `.create_time`, each with `db.client.connection.pool.name`. Call once per database.
