@@ -184,6 +184,19 @@ describe('the dashboard handler', () => {
     await stream.ended
   })
 
+  it('ends its streams when the database closes, and refuses new ones', async () => {
+    const db = ctx.open()
+    const dashboard = createDashboard(db, { basePath: '/closing', intervalMs: 200 })
+    const base = await serve(dashboard)
+    const stream = await openStream(`${base}/closing/events`)
+    await stream.next('sample')
+    await db.close()
+    assert.equal((await stream.next('closed')).event, 'closed')
+    await stream.ended
+    assert.equal(dashboard.clients, 0)
+    assert.equal((await get(`${base}/closing/events`)).status, 503)
+  })
+
   it('works as Express-style middleware and as a Fastify-style handler', async () => {
     const db = ctx.open()
     const dashboard = createDashboard(db)
