@@ -26,6 +26,7 @@ import type { ScopeHost } from './scope/scope-host.js'
 import type { Session, SessionOptions, Transaction, TransactionOptions } from './scope/scope-types.js'
 import { Scope } from './scope/scope.js'
 import { runTransaction } from './scope/transaction.js'
+import { logSlowStatements } from './observe/slow-statement-log.js'
 import { sql, type CompiledQuery } from './sql.js'
 
 type Listener<K extends keyof DatabaseEvents> = (...args: DatabaseEvents[K]) => void
@@ -34,7 +35,7 @@ type Listener<K extends keyof DatabaseEvents> = (...args: DatabaseEvents[K]) => 
 const CONSTRUCT: unique symbol = Symbol('pgsteward.createDatabase')
 
 /** The validated options in force, as `db.options` shows them: the password and TLS key are never included. */
-export type PublicOptions = Omit<ResolvedOptions, 'connection'> & {
+export type PublicOptions = Omit<ResolvedOptions, 'connection' | 'logger'> & {
   hosts: readonly { host: string; port: number }[]
   user: string
   database: string
@@ -69,11 +70,12 @@ export class Database extends QueryableBase {
       transaction: (fn, o) => this.transaction(fn, o),
     }
     registerInternals(this, { host: this.#host, pool: this.#pool, als: this.#als, options, close: (timeoutMs) => this.close({ timeoutMs }) })
+    if (options.logger !== undefined && options.slowStatementMs > 0) logSlowStatements(this.#pool, options.logger, options.slowStatementMs, options.applicationName)
   }
 
   /** The validated options in force (the password is not included). */
   get options(): PublicOptions {
-    const { connection, ...rest } = this.#options
+    const { connection, logger: _logger, ...rest } = this.#options
     return {
       ...rest,
       pool: { ...rest.pool },

@@ -1,14 +1,14 @@
 /**
  * pgsteward: PostgreSQL for Node.js under concurrency, without leaks, lost updates, hangs or
- * surprises. Everything public is exported here (and from `pgsteward/pg` and
- * `pgsteward/metrics`); everything else is private.
+ * surprises. Everything public is exported here (and from `pgsteward/pg`, `pgsteward/metrics`,
+ * `pgsteward/opentelemetry` and `pgsteward/dashboard`); everything else is private.
  * @packageDocumentation
  */
 export { createDatabase } from './database.js'
 export type { Database, PublicOptions } from './database.js'
 export { sql, SqlFragment, SqlIdentifier, UnsafeSql, type CompiledQuery, type Statement } from './sql.js'
 export { getOrCreate, updateVersioned, type GetOrCreateOptions, type VersionedUpdateOptions } from './race-free.js'
-export type { DatabaseOptions, PoolOptions, RetryOptions } from './options/database-options.js'
+export type { DatabaseLogger, DatabaseOptions, PoolOptions, RetryOptions } from './options/database-options.js'
 export type { PasswordSource, TargetSessionAttrs } from './options/connection-settings.js'
 export type { CallSiteMode } from './scope/call-site.js'
 export type { DatabaseEvents, DestroyReason, PoolCounters, PoolStats, QueryEvent } from './pool/pool-events.js'

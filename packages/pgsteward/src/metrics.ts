@@ -1,7 +1,9 @@
 /**
  * Prometheus metrics for one or more databases: `registerMetrics(db, registry)`. Gauges and
- * counters are read from `db.stats()` at scrape time (nothing on the hot path); the two
- * histograms are fed by the acquire and release events. Every series has a `pool` label, so
+ * counters are read from `db.stats()` at scrape time (nothing on the hot path); the histograms
+ * are fed by the acquire, release and query events (the query event makes each statement
+ * timed). A Grafana dashboard for these metrics ships in the package:
+ * `grafana/pgsteward-dashboard.json`. Every series has a `pool` label, so
  * several pools can share a registry. prom-client is an optional peer dependency, imported only
  * by this entry point (`pgsteward/metrics`).
  */
@@ -24,6 +26,8 @@ const byRegistry = new WeakMap<Registry, RegistryMetrics>()
 
 const WAIT_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30]
 const HOLD_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120]
+/** The OpenTelemetry conventions' advice for statement durations, with a finer low end for pipelined one-shots. */
+const QUERY_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10]
 
 const COUNTERS: { name: string; help: string; read: (c: PoolCounters) => number }[] = [
   { name: 'pgsteward_pool_acquisitions_total', help: 'Connections lent by the pool.', read: (c) => c.acquired },
@@ -134,14 +138,22 @@ export function registerMetrics(db: Database, registry: Registry, options: Metri
     throw new Error(`pgsteward metrics: a pool named "${name}" is already registered in this registry; pass a distinct poolName.`)
   }
   metrics.pools.push({ db, name, seen: new Map() })
-  const waits = histogram(registry, 'pgsteward_pool_acquire_wait_seconds', 'Time acquirers waited for a connection.', WAIT_BUCKETS)
-  const holds = histogram(registry, 'pgsteward_pool_connection_hold_seconds', 'Time connections were held before being returned.', HOLD_BUCKETS)
+  const waits = histogram(registry, 'pgsteward_pool_acquire_wait_seconds', 'Time acquirers waited for a connection.', WAIT_BUCKETS, ['pool'])
+  const holds = histogram(registry, 'pgsteward_pool_connection_hold_seconds', 'Time connections were held before being returned.', HOLD_BUCKETS, ['pool'])
+  const queries = histogram(
+    registry,
+    'pgsteward_query_duration_seconds',
+    'Time statements took from the call to the answer (a wait for a connection included), by outcome (success or error).',
+    QUERY_BUCKETS,
+    ['pool', 'outcome'],
+  )
   db.on('acquire', ({ waitedMs }) => waits.observe({ pool: name }, waitedMs / 1000))
   db.on('release', ({ heldMs }) => holds.observe({ pool: name }, heldMs / 1000))
+  db.on('query', ({ durationMs, error }) => queries.observe({ pool: name, outcome: error === undefined ? 'success' : 'error' }, durationMs / 1000))
 }
 
-function histogram(registry: Registry, name: string, help: string, buckets: number[]): Histogram<'pool'> {
+function histogram<L extends string>(registry: Registry, name: string, help: string, buckets: number[], labelNames: L[]): Histogram<L> {
   const existing = registry.getSingleMetric(name)
-  if (existing) return existing as Histogram<'pool'>
-  return new Histogram({ name, help, labelNames: ['pool'], buckets, registers: [registry] })
+  if (existing) return existing as Histogram<L>
+  return new Histogram({ name, help, labelNames, buckets, registers: [registry] })
 }

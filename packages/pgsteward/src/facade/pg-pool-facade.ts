@@ -12,6 +12,7 @@ import pg from 'pg'
 import { internalsOf, type DatabaseInternals } from '../database-internals.js'
 import { PoolClosedError } from '../errors/error-classes.js'
 import type { PooledConnection } from '../pool/pooled-connection.js'
+import { submittableEnd } from '../pool/statement-end.js'
 import { borrowLease, borrowOnce } from '../scope/borrow.js'
 import type { CallSite } from '../scope/call-site.js'
 import type { Lease } from '../scope/lease.js'
@@ -270,8 +271,8 @@ export class StewardPgPool extends EventEmitter {
         const wire = conn.wire as WireConnection
         wire.enqueue(
           new SubmittableEntry(wire, query, exclusive, effect, {
-            settled: (_status, error) => {
-              traced?.({ error, rowCount: null, command: undefined, connectionId: conn.id })
+            settled: (_status, error, tag) => {
+              traced?.(submittableEnd(error, tag, conn.id))
               giveBack()
               this.emit('release', undefined, client)
             },

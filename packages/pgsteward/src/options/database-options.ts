@@ -111,10 +111,47 @@ export interface DatabaseOptions {
   callSites?: CallSiteMode
   /** Turn start-up warnings (pool larger than the server can serve) into errors. (Default: false) */
   strict?: boolean
+  /**
+   * Where pgsteward logs: a pino-compatible logger, i.e. anything with `warn(object, message)`
+   * (pino, a pino child, or a small adapter over another logger). Used for slow statements.
+   * (Default: none: nothing is logged)
+   * @example
+   * ```ts
+   * import pino from 'pino'
+   * const db = createDatabase({ connectionString, logger: pino(), slowStatementMs: 500 })
+   * // {"level":40,"sql":"SELECT * FROM orders WHERE user_id = $1","durationMs":812.4,...,"msg":"slow statement"}
+   * ```
+   */
+  logger?: DatabaseLogger
+  /**
+   * Statements that take at least this long are logged through `logger.warn` with their SQL
+   * text, never parameter values (text without `$n` parameters has its literals replaced with
+   * `?`), duration, rows, error class, scope and connection. Timed from the call to the answer,
+   * so a wait for a connection counts. 0 turns it off; it needs `logger`.
+   * (Default: 1000 when `logger` is given)
+   * @example
+   * ```ts
+   * createDatabase({ connectionString, logger: pino(), slowStatementMs: 250 })
+   * ```
+   */
+  slowStatementMs?: number
   /** Pool sizing and timing. */
   pool?: PoolOptions
   /** Defaults for `transaction(fn, { retry })`. */
   retry?: RetryOptions
+}
+
+/**
+ * A pino-compatible logger: pgsteward calls `warn(object, message)` only. pino's loggers fit as
+ * they are; wrap others in an object with that method.
+ * @example
+ * ```ts
+ * const logger: DatabaseLogger = { warn: (obj, msg) => console.warn(msg, obj) }
+ * ```
+ */
+export interface DatabaseLogger {
+  /** A warning: `obj` holds the fields, `msg` the message (pino's argument order). */
+  warn(obj: Record<string, unknown>, msg: string): void
 }
 
 /** Options after defaults are applied and validation passed. */
@@ -130,6 +167,9 @@ export interface ResolvedOptions {
   pooler: 'none' | 'transaction'
   callSites: CallSiteMode
   strict: boolean
+  logger: DatabaseLogger | undefined
+  /** 0 when off (no logger, or turned off). */
+  slowStatementMs: number
   pool: Required<PoolOptions>
   retry: Required<RetryOptions>
 }
@@ -145,5 +185,8 @@ export const POOL_DEFAULTS: Readonly<Required<PoolOptions>> = {
   leakDetectionMs: 0,
   connectTimeoutMs: 10_000,
 }
+
+/** `slowStatementMs` when a logger is given and the option is not. */
+export const SLOW_STATEMENT_DEFAULT_MS = 1_000
 
 export const RETRY_DEFAULTS: Readonly<Required<RetryOptions>> = { max: 3, baseDelayMs: 10, maxDelayMs: 1_000 }

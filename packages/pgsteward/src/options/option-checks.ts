@@ -19,6 +19,7 @@ export type Kind =
   | 'string-map'
   | 'signal'
   | 'isolation'
+  | 'logger'
 
 const KIND_TEXT: Record<Kind, string> = {
   string: 'a string',
@@ -36,6 +37,7 @@ const KIND_TEXT: Record<Kind, string> = {
   'string-map': 'an object of string values',
   signal: 'an AbortSignal',
   isolation: "'read committed', 'repeatable read' or 'serializable'",
+  logger: 'a pino-compatible logger (an object with a warn(object, message) method)',
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -73,6 +75,8 @@ function checkKind(kind: Kind, value: unknown): boolean {
       return value instanceof AbortSignal
     case 'isolation':
       return value === 'read committed' || value === 'repeatable read' || value === 'serializable'
+    case 'logger':
+      return typeof value === 'object' && value !== null && typeof (value as { warn?: unknown }).warn === 'function'
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { ConfigError } from '../errors/error-classes.js'
 import { resolveConnection } from './connection-settings.js'
-import { POOL_DEFAULTS, RETRY_DEFAULTS, type DatabaseOptions, type PoolOptions, type ResolvedOptions, type RetryOptions } from './database-options.js'
+import { POOL_DEFAULTS, RETRY_DEFAULTS, SLOW_STATEMENT_DEFAULT_MS, type DatabaseLogger, type DatabaseOptions, type PoolOptions, type ResolvedOptions, type RetryOptions } from './database-options.js'
 import { checkSection, definedOnly, describeValue, isPlainObject, type Kind } from './option-checks.js'
 
 const TOP_LEVEL: Record<keyof DatabaseOptions, Kind> = {
@@ -27,6 +27,8 @@ const TOP_LEVEL: Record<keyof DatabaseOptions, Kind> = {
   pooler: 'pooler',
   callSites: 'call-sites',
   strict: 'boolean',
+  logger: 'logger',
+  slowStatementMs: 'ms',
   pool: 'object',
   retry: 'object',
 }
@@ -98,6 +100,10 @@ export function resolveOptions(input: unknown, env: NodeJS.ProcessEnv = process.
   const pool = { ...POOL_DEFAULTS, ...definedOnly(poolInput) } as Required<PoolOptions>
   const retry = { ...RETRY_DEFAULTS, ...definedOnly(retryInput) } as Required<RetryOptions>
   contradictions(pool, retry, problems)
+  const logger = typeof options.logger === 'object' && options.logger !== null && typeof (options.logger as { warn?: unknown }).warn === 'function' ? (options.logger as DatabaseLogger) : undefined
+  if (Number.isSafeInteger(options.slowStatementMs) && (options.slowStatementMs as number) > 0 && options.logger === undefined) {
+    problems.push('slowStatementMs needs a logger to log slow statements through: pass logger (pino, or any object with warn(object, message)), or remove slowStatementMs.')
+  }
 
   const num = (key: string, fallback: number): number => (Number.isSafeInteger(options[key]) ? (options[key] as number) : fallback)
   const str = (key: string): string | undefined => (typeof options[key] === 'string' ? (options[key]) : undefined)
@@ -138,6 +144,8 @@ export function resolveOptions(input: unknown, env: NodeJS.ProcessEnv = process.
     pooler,
     callSites: options.callSites === 'always' ? 'always' : 'after-first-error',
     strict: options.strict === true,
+    logger,
+    slowStatementMs: logger === undefined ? 0 : num('slowStatementMs', SLOW_STATEMENT_DEFAULT_MS),
     pool,
     retry,
   }

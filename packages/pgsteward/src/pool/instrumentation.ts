@@ -14,6 +14,8 @@ export interface StatementStart {
   scope: StatementScope
   /** Through pgsteward's own API, or through the pg.Pool facade (Kysely, Drizzle, pg code). */
   via: 'pgsteward' | 'pg-facade'
+  /** The connection, when known at the start: on a scope's or checkout's lease; one-shot statements learn theirs when lent one. */
+  connectionId?: number | undefined
 }
 
 export interface StatementEnd {
@@ -37,6 +39,8 @@ export interface TransactionStart {
   readOnly: boolean
   /** 1 for the first attempt, 2 for the first retry, ... */
   attempt: number
+  /** The connection the transaction runs on: its statements report the same `connectionId`. */
+  connectionId: number
 }
 
 export interface TransactionEnd {
@@ -51,6 +55,12 @@ export interface Observer {
   statement?(start: StatementStart, startedAt: number): ((end: StatementEnd, endedAt: number) => void) | undefined
   acquire?(start: AcquireStart, startedAt: number): ((end: AcquireEnd, endedAt: number) => void) | undefined
   transaction?(start: TransactionStart, startedAt: number): ((end: TransactionEnd, endedAt: number) => void) | undefined
+  /**
+   * Run the callback of the transaction attempt open on `connectionId` inside the observer's own
+   * context (OpenTelemetry makes the attempt's span active), so work the callback starts is seen
+   * as part of the attempt. Must call `body` once and return what it returns.
+   */
+  insideTransaction?<T>(connectionId: number, body: () => T): T
 }
 
 type Finish<E> = (end: E) => void
@@ -104,5 +114,37 @@ export class Instrumentation {
 
   transaction(start: TransactionStart): Finish<TransactionEnd> | undefined {
     return this.active ? this.#start((o, s: TransactionStart, at) => o.transaction?.(s, at), start) : undefined
+  }
+
+  /** Run a transaction attempt's callback inside every observer's context; `body` runs exactly once whatever an observer does. */
+  insideTransaction<T>(connectionId: number, body: () => T): T {
+    let run = body
+    for (const observer of this.#observers) {
+      if (observer.insideTransaction === undefined) continue
+      const inner = run
+      run = () => {
+        // An object, not locals: the state changes inside `once`, where the compiler's narrowing cannot follow.
+        const outcome: { state: 'not run' | 'returned' | 'threw'; result: T | undefined } = { state: 'not run', result: undefined }
+        const once = (): T => {
+          try {
+            outcome.result = inner()
+            outcome.state = 'returned'
+            return outcome.result
+          } catch (err) {
+            outcome.state = 'threw'
+            throw err
+          }
+        }
+        try {
+          // Checked above: only observers with the method are wrapped.
+          return observer.insideTransaction?.(connectionId, once) as T
+        } catch (err) {
+          // The body's own failure stands; an observer's failure never changes the work it observed.
+          if (outcome.state === 'threw') throw err
+          return outcome.state === 'returned' ? (outcome.result as T) : inner()
+        }
+      }
+    }
+    return run()
   }
 }

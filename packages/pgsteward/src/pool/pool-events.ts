@@ -55,7 +55,8 @@ export interface QueryEvent {
 export interface DatabaseEvents {
   acquire: [{ connectionId: number; waitedMs: number }]
   release: [{ connectionId: number; heldMs: number }]
-  connect: [{ connectionId: number }]
+  /** A server connection opened; `connectMs` is how long opening it took (TCP, TLS, authentication, start-up). */
+  connect: [{ connectionId: number; connectMs: number }]
   destroy: [{ connectionId: number; reason: DestroyReason }]
   timeout: [PoolTimeoutError]
   leak: [{ connectionId: number; heldMs: number; acquiredAt: string | undefined }]

@@ -615,13 +615,15 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   }
 
   #onConnected(conn: PooledConnection, wire: WireConnection): void {
+    // Still the time it entered 'connecting': how long opening it took.
+    const connectMs = performance.now() - conn.since
     conn.wire = wire
     this.#slotOf.set(wire, conn)
     this.#connectFailures = 0
     this.counters.created++
     const { maxLifetimeMs, maxLifetimeJitter } = this.#options.pool
     conn.retireAt = maxLifetimeMs > 0 ? performance.now() + maxLifetimeMs * (1 - maxLifetimeJitter * Math.random()) : Infinity
-    if (this.listenerCount('connect') > 0) this.emit('connect', { connectionId: conn.id })
+    if (this.listenerCount('connect') > 0) this.emit('connect', { connectionId: conn.id, connectMs })
     if (this.#closing) return this.#destroy(conn, 'closing')
     if (wire.closed) return this.#destroy(conn, 'broken')
     if (!this.#capacityChecked && this.#options.pooler === 'none') {

@@ -7,7 +7,7 @@
 import type { AbortedError } from '../errors/error-classes.js'
 import { SessionClosedError } from '../errors/error-classes.js'
 import type { Pool } from '../pool/pool.js'
-import { statementEnd } from '../pool/statement-end.js'
+import { statementEnd, submittableEnd } from '../pool/statement-end.js'
 import type { StatementScope } from '../pool/instrumentation.js'
 import type { PooledConnection } from '../pool/pooled-connection.js'
 import type { CallSite } from './call-site.js'
@@ -103,7 +103,7 @@ export class Lease {
     const begin = this.#unsentBegin
     this.#unsentBegin = undefined
     const shape = analyzeStatement(request.text)
-    const traced = this.#pool.instrumentation.statement({ text: request.text, scope: this.traceScope, via: 'pgsteward' })
+    const traced = this.#pool.instrumentation.statement({ text: request.text, scope: this.traceScope, via: 'pgsteward', connectionId: this.conn.id })
     let entry: Statement | undefined
     const outcome = new Promise<StatementOutcome>((resolve) => {
       entry = new Statement(
@@ -140,15 +140,15 @@ export class Lease {
 
   /** Queue a node-postgres submittable (query, cursor, stream, COPY); `settled` hears when the wire is done with it. */
   submit(submittable: DriverSubmittable, exclusive: boolean, effect: StatementEffect, settled: () => void): void {
-    const traced = this.#pool.instrumentation.statement({ text: submittable.text ?? '', scope: this.traceScope, via: 'pg-facade' })
+    const traced = this.#pool.instrumentation.statement({ text: submittable.text ?? '', scope: this.traceScope, via: 'pg-facade', connectionId: this.conn.id })
     const begin = this.#unsentBegin
     this.#unsentBegin = undefined
     // A submittable writes its own messages and cannot carry BEGIN: BEGIN goes just ahead of it, in the same packet.
     if (begin !== undefined) this.wire.enqueue(new Statement(this.wire, { text: begin, values: undefined, exclusive: false, effect: 'neutral', cache: false }, () => undefined))
     this.wire.enqueue(
       new SubmittableEntry(this.wire, submittable, exclusive, effect, {
-        settled: (_status, error) => {
-          traced?.({ error, rowCount: null, command: undefined, connectionId: this.conn.id })
+        settled: (_status, error, tag) => {
+          traced?.(submittableEnd(error, tag, this.conn.id))
           settled()
         },
       }),

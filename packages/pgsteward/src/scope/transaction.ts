@@ -46,7 +46,12 @@ function attemptWithRetries<T>(
   begin: string,
   n: number,
 ): Promise<T> {
-  const traced = host.pool.instrumentation.transaction({ isolation: options?.isolation, readOnly: options?.readOnly === true, attempt: n + 1 })
+  const traced = host.pool.instrumentation.transaction({
+    isolation: options?.isolation,
+    readOnly: options?.readOnly === true,
+    attempt: n + 1,
+    connectionId: lease.conn.id,
+  })
   const scopeBefore = lease.traceScope
   lease.traceScope = 'transaction'
   return attemptTransaction(host, lease, parent, fn, begin).then(
@@ -84,7 +89,8 @@ function attemptTransaction<T>(host: ScopeHost, lease: Lease, parent: Scope | un
   let body: Promise<T>
   try {
     // Promise.resolve: a callback that is not async still works as it would with await.
-    body = Promise.resolve(host.als.run(tx, () => fn(tx)))
+    const instrumentation = host.pool.instrumentation
+    body = Promise.resolve(host.als.run(tx, instrumentation.active ? () => instrumentation.insideTransaction(lease.conn.id, () => fn(tx)) : () => fn(tx)))
   } catch (err) {
     body = Promise.reject(err instanceof Error ? err : new Error(String(err)))
   }

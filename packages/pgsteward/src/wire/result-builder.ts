@@ -76,14 +76,20 @@ export class ResultBuilder implements StatementResult {
 
   /** CommandComplete's tag: `INSERT 0 5`, `UPDATE 3`, `SELECT 2`, `CREATE TABLE` (command `CREATE`, as node-postgres reports it). */
   complete(tag: string): void {
-    const match = /^([A-Za-z]+)(?: (\d+))?(?: (\d+))?/.exec(tag)
-    if (match === null) return
-    this.command = match[1] ?? ''
-    if (match[3] !== undefined) {
-      this.oid = Number(match[2])
-      this.rowCount = Number(match[3])
-    } else if (match[2] !== undefined) {
-      this.rowCount = Number(match[2])
-    }
+    const parsed = parseCommandTag(tag)
+    if (parsed === undefined) return
+    this.command = parsed.command
+    this.oid = parsed.oid
+    this.rowCount = parsed.rowCount
   }
+}
+
+/** A CommandComplete tag read as node-postgres reads it: the first word, and the row count (after the oid for INSERT). */
+export function parseCommandTag(tag: string): { command: string; rowCount: number | null; oid: number | null } | undefined {
+  const match = /^([A-Za-z]+)(?: (\d+))?(?: (\d+))?/.exec(tag)
+  if (match === null) return undefined
+  const command = match[1] ?? ''
+  if (match[3] !== undefined) return { command, oid: Number(match[2]), rowCount: Number(match[3]) }
+  if (match[2] !== undefined) return { command, oid: null, rowCount: Number(match[2]) }
+  return { command, oid: null, rowCount: null }
 }

@@ -27,8 +27,11 @@ export interface DriverSubmittable {
 }
 
 export interface SubmittableHooks {
-  /** Its ReadyForQuery arrived (or the connection was lost): the wire is free of it. `error` is the server's error or the loss. */
-  settled(status: TransactionStatus | undefined, error: Error | undefined): void
+  /**
+   * Its ReadyForQuery arrived (or the connection was lost): the wire is free of it. `error` is the
+   * server's error or the loss; `tag` the last CommandComplete tag (`SELECT 3`), for observers.
+   */
+  settled(status: TransactionStatus | undefined, error: Error | undefined, tag: string | undefined): void
 }
 
 export class SubmittableEntry implements WireEntry {
@@ -40,6 +43,7 @@ export class SubmittableEntry implements WireEntry {
   /** submit() refused it (bad config): a lone Sync was written to keep the exchange in step; report this at its ReadyForQuery. */
   #refused: Error | undefined
   #error: Error | undefined
+  #tag: string | undefined
 
   constructor(conn: WireConnection, submittable: DriverSubmittable, exclusive: boolean, effect: StatementEffect, hooks: SubmittableHooks) {
     this.#conn = conn
@@ -70,6 +74,7 @@ export class SubmittableEntry implements WireEntry {
       case 'emptyQuery':
         return q.handleEmptyQuery?.(socket)
       case 'commandComplete':
+        this.#tag = typeof message.text === 'string' ? message.text : undefined
         return q.handleCommandComplete?.(message, socket)
       case 'copyInResponse':
         return q.handleCopyInResponse?.(socket)
@@ -96,11 +101,11 @@ export class SubmittableEntry implements WireEntry {
   ready(status: TransactionStatus, socket: ProtocolSocket): void {
     if (this.#refused !== undefined) this.#submittable.handleError?.(this.#refused, socket)
     else this.#submittable.handleReadyForQuery?.(socket)
-    this.#hooks.settled(status, this.#refused ?? this.#error)
+    this.#hooks.settled(status, this.#refused ?? this.#error, this.#tag)
   }
 
   fail(err: Error, _written: boolean, socket: ProtocolSocket): void {
-    this.#hooks.settled(undefined, this.#error ?? err)
+    this.#hooks.settled(undefined, this.#error ?? err, undefined)
     // node-postgres reports a lost connection to its queries on the next tick; so does this.
     process.nextTick(() => this.#submittable.handleError?.(err, socket))
   }
