@@ -243,6 +243,25 @@ describe('pgsteward/pg Pool: the checked-out client', () => {
     await p.end()
   })
 
+  it('_clients lists the client of every open connection; ending one under a running pool.query fails that query, without a pool error', async () => {
+    const p = pool({ max: 1, application_name: 'compat-end-under-query' })
+    const poolErrors: Error[] = []
+    p.on('error', (err: Error) => poolErrors.push(err))
+    const outcome = new Promise<{ err: Error | undefined; res: unknown }>((resolve) => p.query('SELECT pg_sleep(30)', [], (err: Error | undefined, res?: unknown) => resolve({ err, res })))
+    await eventually(async () => (await ctx.activity('compat-end-under-query')).some((a) => a.query.includes('pg_sleep(30)')), 5_000, 'sleep running')
+    assert.equal(p._clients.length, 1)
+    const ended = new Promise<void>((resolve) => p._clients[0]?.once('end', () => resolve()))
+    await p._clients[0]?.end()
+    const { err, res } = await outcome
+    assert.ok(err instanceof Error)
+    assert.equal(res, undefined)
+    await ended
+    assert.equal(poolErrors.length, 0, 'an end() asked for is no error')
+    await eventually(() => p.totalCount === 0, 5_000, 'dropped from the pool')
+    assert.equal((await p.query<Row>('SELECT 1 AS n')).rows[0]?.n, 1)
+    await p.end()
+  })
+
   it('connection is node-postgres’s Connection: ending it breaks the client, which reports an error and is dropped on release', async () => {
     const p = pool({ max: 1 })
     const client = await p.connect()

@@ -47,6 +47,8 @@ export class StewardPgClient extends EventEmitter {
   #wire: WireConnection | undefined
   /** `end()` was called: the connection goes when the client is released. */
   #ended = false
+  /** `end()` closed the connection on purpose: its closing is no error (node-postgres emits only 'end'). */
+  endRequested = false
   /**
    * Released with a statement still running. node-postgres's pool leaves such a statement
    * running, so a connection lost before it is lent again fails that statement there and reports
@@ -76,6 +78,11 @@ export class StewardPgClient extends EventEmitter {
       this.#idleListener = listener
       this.on('error', listener)
     }
+  }
+
+  /** The connection this client stands for, from the moment it is opened. */
+  attach(wire: WireConnection): void {
+    this.#wire = wire
   }
 
   /** Called by the facade when it lends this client. */
@@ -139,18 +146,21 @@ export class StewardPgClient extends EventEmitter {
 
   #end(): Promise<void> {
     const link = this.#link
-    if (link === undefined) return Promise.reject(new ReleasedConnectionError('This client was released to the pool: it can no longer be ended.'))
-    if (link.joined) {
+    if (link?.joined === true) {
       return Promise.reject(
         new MisuseError("end() on a client checked out inside db.transaction or db.session would close the scope's connection: call release() instead."),
       )
     }
-    this.#ended = true
-    const wire = link.wire
-    if (wire.closed) return Promise.resolve()
+    // Not checked out (idle, or running a pool.query): node-postgres closes it all the same, and the pool drops it.
+    const wire = this.#wire
+    if (wire === undefined || wire.closed) return Promise.resolve()
+    if (link !== undefined) this.#ended = true
+    this.endRequested = true
     return new Promise((resolve) => {
       wire.socket.stream.once('close', () => resolve())
-      wire.terminate()
+      // As node-postgres: with a statement running, the socket is cut (the server reads Terminate only after it); otherwise a polite Terminate.
+      if (wire.quiet) wire.terminate()
+      else wire.destroy(new Error('Connection terminated'))
     })
   }
 

@@ -125,7 +125,10 @@ export class StewardPgPool extends EventEmitter {
       this.#clients.set(conn, client)
       this.#connOf.set(client, conn)
       this.#byId.set(conn.id, client)
-      if (conn.wire !== undefined) this.#byWire.set(conn.wire, client)
+      if (conn.wire !== undefined) {
+        client.attach(conn.wire)
+        this.#byWire.set(conn.wire, client)
+      }
     }
     return client
   }
@@ -140,9 +143,14 @@ export class StewardPgPool extends EventEmitter {
   #onConnectionLost(wire: WireConnection, err: Error | undefined, state: SlotState): void {
     const client = this.#byWire.get(wire)
     if (client === undefined) return
-    if (client.checkedOut) return client.connectionLost(err ?? connectionTerminated())
-    if (state === 'resetting' || (state === 'idle' && client.releasedBusy)) client.connectionLost(connectionTerminated(err))
+    if (client.endRequested) {
+      // Closed by client.end(): no error; an idle one leaves the pool now.
+      const conn = this.#connOf.get(client)
+      if (conn !== undefined) this.#db.pool.discard(conn)
+    } else if (client.checkedOut) client.connectionLost(err ?? connectionTerminated())
+    else if (state === 'resetting' || (state === 'idle' && client.releasedBusy)) client.connectionLost(connectionTerminated(err))
     else if (state === 'idle') client.connectionLost(err ?? connectionTerminated())
+    client.emit('end')
   }
 
   /** An error on a client nobody holds (its connection broke, or code emitted one on it): remove it, then tell the pool's listeners. */
@@ -153,6 +161,16 @@ export class StewardPgPool extends EventEmitter {
     if (conn !== undefined) this.#db.pool.discard(conn)
     // node-postgres's pool throws when nobody listens; pgsteward never lets an idle connection crash the process.
     if (this.listenerCount('error') > 0) this.emit('error', err, client)
+  }
+
+  /**
+   * pg-pool's (private) list of its clients, which monitoring code and tests read: here the
+   * client of every open connection, a snapshot.
+   */
+  get _clients(): StewardPgClient[] {
+    const clients: StewardPgClient[] = []
+    for (const conn of this.#db.pool.states.all()) if (conn.wire !== undefined && !conn.wire.closed) clients.push(this.#clientFor(conn))
+    return clients
   }
 
   get totalCount(): number {

@@ -100,6 +100,9 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   #retryTimer: NodeJS.Timeout | undefined
   #deadlineTimer: NodeJS.Timeout | undefined
   #housekeeping: NodeJS.Timeout | undefined
+  #sweepEveryMs = 0
+  /** An idle timeout shorter than the sweep interval gets a sweep of its own when a connection goes idle. */
+  #shortIdleSweep: NodeJS.Timeout | undefined
   #whenEmpty: (() => void)[] = []
 
   constructor(options: ResolvedOptions) {
@@ -477,6 +480,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
       this.states.move(conn, 'idle')
       conn.wire?.setRef(false)
       this.#notifyIfEmpty()
+      this.#sweepAfterShortIdle()
       return
     }
     this.#serveWaiter(conn, waiter)
@@ -774,8 +778,21 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     const horizon = Math.min(idleTimeoutMs || Infinity, maxLifetimeMs || Infinity, 10_000)
     // Fine enough that retirements spread by jitter are not batched into one sweep.
     const every = Math.max(25, Math.min(1_000, Math.floor(horizon / 20)))
+    this.#sweepEveryMs = every
     this.#housekeeping = setInterval(() => this.#sweep(), every)
     this.#housekeeping.unref()
+  }
+
+  /** An idle timeout below the sweep interval (pg.Pool code uses a few ms) is applied on time, not up to a sweep late. */
+  #sweepAfterShortIdle(): void {
+    const { idleTimeoutMs } = this.#options.pool
+    if (idleTimeoutMs <= 0 || idleTimeoutMs >= this.#sweepEveryMs || this.#shortIdleSweep !== undefined || this.#closing) return
+    this.#shortIdleSweep = setTimeout(() => {
+      this.#shortIdleSweep = undefined
+      this.#sweep()
+      if (this.states.idle.length > this.#options.pool.min) this.#sweepAfterShortIdle()
+    }, idleTimeoutMs + 1)
+    this.#shortIdleSweep.unref()
   }
 
   /** Retire idle connections past their lifetime or idle timeout (down to `min`), then refill `min`. */
@@ -803,6 +820,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     if (this.#closed) return this.#closed
     this.#closing = true
     clearInterval(this.#housekeeping)
+    clearTimeout(this.#shortIdleSweep)
     clearTimeout(this.#retryTimer)
     clearTimeout(this.#deadlineTimer)
     this.#deadlineTimer = undefined
