@@ -232,6 +232,43 @@ describe('pgsteward/pg Pool: events', () => {
   })
 })
 
+describe('pgsteward/pg Pool: a checked-out client whose connection is killed', () => {
+  it('with nobody listening on the client: no crash; the pool reports it with the client once the client is released', async () => {
+    const p = pool({ application_name: 'compat-killed-held' })
+    const poolErrors: { message: string; client: unknown }[] = []
+    p.on('error', (err: Error, client: unknown) => poolErrors.push({ message: err.message, client }))
+    const client = await p.connect()
+    const failed = client.query('SELECT pg_sleep(30)').then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    await eventually(async () => (await ctx.activity('compat-killed-held')).some((a) => a.query.includes('pg_sleep(30)')), 5_000, 'sleep running')
+    await ctx.admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'compat-killed-held'`)
+    assert.match(String(await failed), /terminating connection/)
+    await eventually(() => client.connection?.stream.destroyed === true, 5_000, 'socket closed')
+    assert.equal(poolErrors.length, 0, 'not while the application still holds the client')
+    client.release()
+    assert.deepEqual(poolErrors, [{ message: 'Connection terminated unexpectedly', client }])
+    assert.equal(p.totalCount, 0)
+    await p.end()
+  })
+
+  it('with a listener on the client: the client hears it, the pool does not', async () => {
+    const p = pool({ application_name: 'compat-killed-heard' })
+    const poolErrors: Error[] = []
+    p.on('error', (err: Error) => poolErrors.push(err))
+    const client = await p.connect()
+    const heard = new Promise<Error>((resolve) => client.once('error', resolve))
+    await client.query('SELECT 1')
+    await ctx.admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'compat-killed-heard'`)
+    assert.match((await heard).message, /terminating connection/)
+    client.release()
+    assert.equal(poolErrors.length, 0)
+    assert.equal(p.totalCount, 0)
+    await p.end()
+  })
+})
+
 describe('pgsteward/pg Pool: the checked-out client', () => {
   it('end() closes its connection, and release() then drops it from the pool', async () => {
     const p = pool({ max: 1, application_name: 'compat-client-end' })
@@ -316,9 +353,11 @@ describe('pgsteward/pg Pool: options', () => {
     const short = pool({ maxLifetimeSeconds: 1, idleTimeoutMillis: 30_000 })
     assert.equal(short.db.options.pool.maxLifetimeMs, 1_000)
     assert.equal(short.db.options.pool.idleTimeoutMs, 1_000)
-    const removed = new Promise<void>((resolve) => short.once('remove', () => resolve()))
+    let removed = false
+    short.once('remove', () => (removed = true))
     await short.query('SELECT 1')
-    await removed
+    // Polled: pgsteward's timers never keep a process alive, so a bare await on the pool's event would let this one exit.
+    await eventually(() => removed, 10_000, 'remove at the end of the lifetime')
     assert.equal(short.totalCount, 0)
     await short.end()
   })

@@ -37,8 +37,10 @@ export interface ClientSettings {
 }
 
 /** node-postgres's message when a connection ends without being asked to. */
+const TERMINATED = 'Connection terminated unexpectedly'
+
 export function connectionTerminated(cause?: unknown): Error {
-  return new Error('Connection terminated unexpectedly', cause === undefined ? undefined : { cause })
+  return new Error(TERMINATED, cause === undefined ? undefined : { cause })
 }
 
 export class StewardPgClient extends EventEmitter {
@@ -57,6 +59,8 @@ export class StewardPgClient extends EventEmitter {
   releasedBusy = false
   readonly #onRelease: (client: StewardPgClient, err: Error | undefined) => void
   readonly #settings: ClientSettings
+  /** The connection was lost while checked out and no one listened: reported when the client is released. */
+  #unheardLoss: Error | undefined
   /** While not checked out: what the pool does when this client reports an error (removes it, as pg-pool does). */
   readonly #idleListener: ((err: Error) => void) | undefined
 
@@ -90,6 +94,7 @@ export class StewardPgClient extends EventEmitter {
     this.#link = link
     this.#wire = link.wire
     this.#ended = false
+    this.#unheardLoss = undefined
     this.releasedBusy = false
     if (this.#idleListener !== undefined) this.off('error', this.#idleListener)
   }
@@ -122,9 +127,14 @@ export class StewardPgClient extends EventEmitter {
     return this.#wire?.socket
   }
 
-  /** The connection broke: tell the client's own `error` listeners, as node-postgres's client does (never thrown when nobody listens). */
+  /**
+   * The connection broke: tell the client's own `error` listeners, as node-postgres's client
+   * does. While checked out with nobody listening, node-postgres would throw (and crash the
+   * process); here the loss is kept and reported on the pool when the client is released.
+   */
   connectionLost(err: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', err)
+    else if (this.#link !== undefined) this.#unheardLoss = err
   }
 
   /**
@@ -177,6 +187,10 @@ export class StewardPgClient extends EventEmitter {
     // 'release' before the connection goes back: a waiter it is handed to announces its 'acquire' after, as in pg-pool.
     this.#onRelease(this, err instanceof Error ? err : undefined)
     link.release(err === true || err instanceof Error || this.#ended)
+    const lost = this.#unheardLoss
+    this.#unheardLoss = undefined
+    // The pool has dropped the broken connection; its listeners hear of it now, as node-postgres's pool would once the client came back idle.
+    if (lost !== undefined && this.listenerCount('error') > 0) this.emit('error', lost.message === TERMINATED ? lost : connectionTerminated(lost))
   }
 
   /** node-postgres's `query`, with its overloads: text or config, values, callback, or a submittable. */
