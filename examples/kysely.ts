@@ -16,6 +16,15 @@ await withDatabase(async (url) => {
     await trx.insertInto('person').values([{ name: 'Ada' }, { name: 'Grace' }]).execute()
   })
   for await (const person of kysely.selectFrom('person').selectAll().stream(100)) console.log('person', person)
+  // Inside a pgsteward transaction, Kysely's transaction runs on its connection as a savepoint: it rolls back with it.
+  await db
+    .transaction(async () => {
+      await kysely.transaction().execute((trx) => trx.insertInto('person').values({ name: 'Edsger' }).execute())
+      throw new Error('changed my mind')
+    })
+    .catch(() => undefined)
+  const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM person`.execute(kysely)
+  console.log('people after the outer rollback:', rows[0]?.n)
   console.log('pool', db.stats().counters.acquired, 'acquisitions')
   await kysely.destroy() // ends the pool: pgsteward drains and closes
 })

@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 import { createDatabaseFromResolved, type Database } from './database.js'
+import { internalsOf } from './database-internals.js'
 import { StewardPgPool } from './facade/pg-pool-facade.js'
 import { fromPgPoolOptions, type PgPoolOptions } from './facade/pg-pool-options.js'
 import { resolveOptions } from './options/validate-options.js'
@@ -23,8 +24,10 @@ export class Pool extends StewardPgPool {
   /** Validates `options` and throws `ConfigError` listing every option it cannot honour. */
   constructor(options?: PgPoolOptions) {
     const db = createDatabaseFromResolved(resolveOptions(fromPgPoolOptions(options)))
-    super(db, options?.binary === true)
+    super(db, { binary: options?.binary === true })
     this.db = db
+    // As pg.Pool: a caller whose connection attempt failed hears why at once, instead of retries until its deadline.
+    internalsOf(db).pool.setConnectFailurePolicy('fail-waiter')
   }
 }
 

@@ -28,14 +28,15 @@ describe("'pgsteward/pg' Pool: pg.Pool's constructor", () => {
 
   it('rejects options it would not honour, each with what to do instead', () => {
     assert.throws(
-      () => new Pool({ connectionString: ctx.url, maxUses: 100, allowExitOnIdle: true, Client: class {}, poolSize: 3 } as never),
+      () => new Pool({ connectionString: ctx.url, maxUses: 100, Client: class {}, onConnect: () => undefined, verify: () => undefined, log: () => undefined } as never),
       (err: unknown) =>
         err instanceof ConfigError &&
-        err.problems.length === 4 &&
+        err.problems.length === 5 &&
         /maxUses is not supported: use maxLifetimeSeconds/.test(err.message) &&
-        /allowExitOnIdle/.test(err.message) &&
         /custom Client class/.test(err.message) &&
-        /poolSize is not a pg\.Pool option/.test(err.message),
+        /onConnect is not supported: pgsteward resets session state/.test(err.message) &&
+        /verify is not supported/.test(err.message) &&
+        /log: pg-pool debug logging is not supported/.test(err.message),
     )
   })
 })

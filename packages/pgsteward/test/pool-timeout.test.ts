@@ -31,7 +31,7 @@ describe('acquire timeout', () => {
     assert.ok(err.waitedMs >= 140, `waited its full timeout (${err.waitedMs} ms)`)
     assert.ok(elapsed >= 140, `took ${elapsed}`)
     assert.deepEqual({ ...err.pool }, { total: 2, idle: 0, inUse: 2, waiting: 1, connecting: 0, max: 2 })
-    assert.match(err.message, /Timed out after \d+ ms waiting for a connection \(pool: total 2\/2, idle 0, in use 2, waiting 1, connecting 0\)/)
+    assert.match(err.message, /Acquire timeout: waited \d+ ms for a connection \(pool: total 2\/2, idle 0, in use 2, waiting 1, connecting 0\)/)
     assert.match(err.message, /Every connection was in use/)
     assert.equal(err.holders.length, 2)
     assert.match(err.message, /pool-timeout\.test\.ts:\d+/, 'names the code holding the connections')

@@ -71,7 +71,8 @@ export const messages = {
         ? ' Every connection was in use: release connections sooner, raise pool.max, or enable pool.leakDetectionMs to find a holder that never releases.' +
           (holders.length === 0 ? ' Sessions and transactions opened from now on record where they were opened, and a timeout lists them (option callSites).' : '')
         : ''
-    return `Timed out after ${waitedMs} ms waiting for a connection (pool: ${describePoolState(pool)}).${why}${describeHolders(holders)}`
+    // "timeout" in the text: code written for pg.Pool recognises its acquire timeout by that word.
+    return `Acquire timeout: waited ${waitedMs} ms for a connection (pool: ${describePoolState(pool)}).${why}${describeHolders(holders)}`
   },
 
   poolClosed: (): string => 'The database pool is closed: no new queries are accepted after close().',

@@ -8,7 +8,7 @@ import pg from 'pg'
 import { prepareValues } from '../wire/prepare-values.js'
 import { analyzeStatement, type StatementEffect } from '../wire/statement-effects.js'
 import type { DriverSubmittable } from '../wire/submittable-entry.js'
-import type { PgCallback } from './pg-query-arguments.js'
+import { callBack, type PgCallback } from './pg-query-arguments.js'
 
 const PgQuery = pg.Query as unknown as new (config: pg.QueryConfig) => DriverSubmittable & {
   text: string
@@ -36,7 +36,7 @@ export function driverQuery(config: pg.QueryConfig, callback: PgCallback | undef
   const query = new PgQuery(values === undefined ? config : { ...config, values })
   let result: Promise<pg.QueryResult> | undefined
   if (callback !== undefined) {
-    query.callback = (err, res) => callback(err ?? undefined, res)
+    query.callback = (err, res) => callBack(callback, err ?? undefined, res)
   } else {
     result = new Promise<pg.QueryResult>((resolve, reject) => {
       query.callback = (err, res) => (err ? reject(err) : resolve(res as pg.QueryResult))

@@ -10,7 +10,8 @@
 import { EventEmitter } from 'node:events'
 import pg from 'pg'
 import { internalsOf, type DatabaseInternals } from '../database-internals.js'
-import { PoolClosedError } from '../errors/error-classes.js'
+import { ConnectionError, PoolClosedError } from '../errors/error-classes.js'
+import type { SlotState } from '../pool/pooled-connection.js'
 import type { PooledConnection } from '../pool/pooled-connection.js'
 import { submittableEnd } from '../pool/statement-end.js'
 import { borrowLease, borrowOnce } from '../scope/borrow.js'
@@ -21,9 +22,9 @@ import { SubmittableEntry, type DriverSubmittable } from '../wire/submittable-en
 import type { WireConnection } from '../wire/wire-connection.js'
 import { deliverError } from './deliver-error.js'
 import { driverQuery, submittableEffect } from './driver-query.js'
-import { joinedTransactionLink } from './joined-transaction.js'
-import { StewardPgClient, runConfig, type ClientLink } from './pg-client-facade.js'
-import { parsePgQueryArguments, settle, type PgCallback } from './pg-query-arguments.js'
+import { joinedTransactionLink, refuseInTransaction } from './joined-transaction.js'
+import { StewardPgClient, connectionTerminated, runConfig, type ClientLink, type ClientSettings } from './pg-client-facade.js'
+import { asError, callBack, parsePgQueryArguments, settle, type PgCallback } from './pg-query-arguments.js'
 
 type ConnectCallback = (err: Error | undefined, client?: StewardPgClient, done?: (err?: Error | boolean) => void) => void
 
@@ -36,11 +37,20 @@ export interface FacadePoolOptions extends pg.PoolConfig {
   maxLifetimeSeconds: number
   idleTimeoutMillis: number
   connectionTimeoutMillis: number
+  binary: boolean
+  pipeline: boolean
+}
+
+/** How a facade behaves where pg.Pool's defaults and pgsteward's differ. */
+export interface FacadeSettings {
+  /** node-postgres's `binary`: every query asks for binary results where node-postgres has a parser for them. */
+  binary?: boolean
 }
 
 function leaseLink(lease: Lease): ClientLink {
   return {
     wire: lease.wire,
+    joined: false,
     submit: (query, exclusive, effect, settled) => {
       const refusal = lease.refusal()
       if (refusal !== undefined) throw refusal
@@ -51,15 +61,26 @@ function leaseLink(lease: Lease): ClientLink {
   }
 }
 
+/** What node-postgres would have reported: the driver's own error (ECONNREFUSED, the server's FATAL), not pgsteward's wrapper of it. */
+function asDriverError(err: unknown): Error {
+  if (err instanceof ConnectionError && err.cause instanceof Error) return err.cause
+  return asError(err)
+}
+
 // The class name contains "Pool": Drizzle recognises a pool by it and checks a client out for transactions.
 export class StewardPgPool extends EventEmitter {
   readonly #db: DatabaseInternals
   /** One client object per connection, so events and checkouts name the same object for the same connection. */
   readonly #clients = new WeakMap<PooledConnection, StewardPgClient>()
+  readonly #connOf = new WeakMap<StewardPgClient, PooledConnection>()
   readonly #byWire = new WeakMap<WireConnection, StewardPgClient>()
   readonly #byId = new Map<number, StewardPgClient>()
+  readonly #settings: ClientSettings
   #ending = false
   #ended = false
+  /** Connections asked for through the facade and not yet lent or refused: `end()` lets them finish first. */
+  #pending = 0
+  #whenNonePending: (() => void)[] = []
 
   /**
    * node-postgres's `Client` class: Kysely builds its control connection (to cancel a query)
@@ -67,46 +88,90 @@ export class StewardPgPool extends EventEmitter {
    */
   readonly Client = pg.Client
 
-  /** node-postgres's `binary`: every query asks for binary results where node-postgres has a parser for them. */
-  readonly #binary: boolean
-
-  constructor(db: object, binary = false) {
+  constructor(db: object, settings: FacadeSettings = {}) {
     super()
     this.#db = internalsOf(db)
-    this.#binary = binary
+    this.#settings = { binary: settings.binary === true, pipeline: this.#db.options.pipelining }
     const pool = this.#db.pool
     pool.on('connect', ({ connectionId }) => {
-      if (this.listenerCount('connect') === 0) return
-      this.emit('connect', this.#clientById(connectionId))
+      // Every connection gets its client object now, so 'remove' and 'error' can name it even if only pool.query used it.
+      const client = this.#clientById(connectionId)
+      if (client !== undefined && this.listenerCount('connect') > 0) this.emit('connect', client)
     })
     pool.on('destroy', ({ connectionId }) => {
       const client = this.#byId.get(connectionId)
       this.#byId.delete(connectionId)
       if (client !== undefined) this.emit('remove', client)
     })
-    pool.on('error', (err) => {
-      if (this.listenerCount('error') > 0) this.emit('error', err, undefined)
-    })
+    pool.setConnectionLostListener((wire, err, state) => this.#onConnectionLost(wire, err, state))
     pool.setWireListeners({
       notification: (wire, message) => this.#byWire.get(wire)?.emit('notification', message),
       notice: (wire, message) => this.#byWire.get(wire)?.emit('notice', message),
     })
   }
 
-  #clientById(connectionId: number): StewardPgClient {
+  #clientById(connectionId: number): StewardPgClient | undefined {
     for (const conn of this.#db.pool.states.all()) if (conn.id === connectionId) return this.#clientFor(conn)
-    return new StewardPgClient((c, err) => this.emit('release', err, c), this.#binary)
+    return undefined
   }
 
   #clientFor(conn: PooledConnection): StewardPgClient {
     let client = this.#clients.get(conn)
     if (client === undefined) {
-      client = new StewardPgClient((c, err) => this.emit('release', err, c), this.#binary)
+      client = new StewardPgClient(
+        (c, err) => this.emit('release', err, c),
+        this.#settings,
+        (c, err) => this.#onIdleClientError(c, err),
+      )
       this.#clients.set(conn, client)
+      this.#connOf.set(client, conn)
       this.#byId.set(conn.id, client)
-      if (conn.wire !== undefined) this.#byWire.set(conn.wire, client)
+      if (conn.wire !== undefined) {
+        client.attach(conn.wire)
+        this.#byWire.set(conn.wire, client)
+      }
     }
     return client
+  }
+
+  /**
+   * A connection's socket closed or broke. As with node-postgres: a checked-out client's own
+   * `error` listeners hear of it; a connection nobody holds (idle, or still being cleaned after
+   * its release) is removed and the pool emits `error` with the client. The error is the
+   * server's (a FATAL) or the socket's for an idle connection, node-postgres's
+   * "Connection terminated unexpectedly" when work was in flight or the socket just closed.
+   */
+  #onConnectionLost(wire: WireConnection, err: Error | undefined, state: SlotState): void {
+    const client = this.#byWire.get(wire)
+    if (client === undefined) return
+    if (client.endRequested) {
+      // Closed by client.end(): no error; an idle one leaves the pool now.
+      const conn = this.#connOf.get(client)
+      if (conn !== undefined) this.#db.pool.discard(conn)
+    } else if (client.checkedOut) client.connectionLost(err ?? connectionTerminated())
+    else if (state === 'resetting' || (state === 'idle' && client.releasedBusy)) client.connectionLost(connectionTerminated(err))
+    else if (state === 'idle') client.connectionLost(err ?? connectionTerminated())
+    client.emit('end')
+  }
+
+  /** An error on a client nobody holds (its connection broke, or code emitted one on it): remove it, then tell the pool's listeners. */
+  #onIdleClientError(client: StewardPgClient, err: Error): void {
+    // Not enumerable: an error logged as JSON would otherwise drag the client along.
+    Object.defineProperty(err, 'client', { value: client, enumerable: false, configurable: true, writable: true })
+    const conn = this.#connOf.get(client)
+    if (conn !== undefined) this.#db.pool.discard(conn)
+    // node-postgres's pool throws when nobody listens; pgsteward never lets an idle connection crash the process.
+    if (this.listenerCount('error') > 0) this.emit('error', err, client)
+  }
+
+  /**
+   * pg-pool's (private) list of its clients, which monitoring code and tests read: here the
+   * client of every open connection, a snapshot.
+   */
+  get _clients(): StewardPgClient[] {
+    const clients: StewardPgClient[] = []
+    for (const conn of this.#db.pool.states.all()) if (conn.wire !== undefined && !conn.wire.closed) clients.push(this.#clientFor(conn))
+    return clients
   }
 
   get totalCount(): number {
@@ -155,6 +220,10 @@ export class StewardPgPool extends EventEmitter {
       idleTimeoutMillis: o.pool.idleTimeoutMs,
       connectionTimeoutMillis: o.pool.acquireTimeoutMs,
       maxLifetimeSeconds: o.pool.maxLifetimeMs / 1000,
+      binary: this.#settings.binary,
+      pipeline: this.#settings.pipeline,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: settings.keepAliveInitialDelayMs,
     }
     if (o.statementTimeoutMs > 0) options.statement_timeout = o.statementTimeoutMs
     if (settings.startupParameters.options !== undefined) options.options = settings.startupParameters.options
@@ -168,6 +237,23 @@ export class StewardPgPool extends EventEmitter {
     return undefined
   }
 
+  // ------------------------------------------------------------------ pending work, for end()
+
+  #startPending(): () => void {
+    this.#pending++
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      if (--this.#pending === 0) for (const resolve of this.#whenNonePending.splice(0)) resolve()
+    }
+  }
+
+  #nonePending(): Promise<void> {
+    if (this.#pending === 0) return Promise.resolve()
+    return new Promise((resolve) => this.#whenNonePending.push(resolve))
+  }
+
   // ------------------------------------------------------------------ connect
 
   connect(): Promise<StewardPgClient>
@@ -178,17 +264,9 @@ export class StewardPgPool extends EventEmitter {
     const checkedOut = new Promise<StewardPgClient>((resolve, reject) => this.#checkOut(site, resolve, reject))
     if (callback === undefined) return checkedOut
     checkedOut.then(
-      (client) => {
-        try {
-          callback(undefined, client, client.release)
-        } catch (err) {
-          // pg-pool lets an exception from the callback escape to the process, as a throw from any callback would.
-          process.nextTick(() => {
-            throw err
-          })
-        }
-      },
-      (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+      (client) => callBack(callback, undefined, client, client.release),
+      // pg-pool hands a failed checkout a release function too, which does nothing.
+      (err: unknown) => callBack(callback, asError(err), undefined, () => undefined),
     )
     return undefined
   }
@@ -198,14 +276,15 @@ export class StewardPgPool extends EventEmitter {
     const scope = this.#db.als.getStore()
     if (scope !== undefined) {
       // Inside a scope: the scope's own connection, not a second one (see joined-transaction.ts).
-      const client = new StewardPgClient(() => undefined, this.#binary)
+      const client = new StewardPgClient(() => undefined, this.#settings)
       const link: ClientLink =
         scope.kind === 'session'
-          ? { wire: scope.lease.wire, submit: (q, e, f, s) => scope.submitRaw(q, e, f, s), translate: (t) => t, release: () => undefined }
+          ? { wire: scope.lease.wire, joined: true, submit: (q, e, f, s) => scope.submitRaw(q, e, f, s), translate: (t) => t, release: () => undefined }
           : joinedTransactionLink(scope)
       client.checkOut(link)
       return resolve(client)
     }
+    const settled = this.#startPending()
     borrowLease(
       this.#db.pool,
       'checkout',
@@ -213,12 +292,16 @@ export class StewardPgPool extends EventEmitter {
       undefined,
       [],
       (lease) => {
+        settled()
         const client = this.#clientFor(lease.conn)
         client.checkOut(leaseLink(lease))
         this.emit('acquire', client)
         resolve(client)
       },
-      reject,
+      (err) => {
+        settled()
+        reject(asDriverError(err))
+      },
     )
   }
 
@@ -230,28 +313,32 @@ export class StewardPgPool extends EventEmitter {
   #query(first: unknown, second: unknown, third: unknown): unknown {
     let args
     try {
-      args = parsePgQueryArguments(first, second, third, this.#binary)
+      args = parsePgQueryArguments(first, second, third, this.#settings.binary)
     } catch (err) {
       // pg-pool answers bad arguments through the callback when there is one.
       const callback = [first, second, third].find((a) => typeof a === 'function') as PgCallback | undefined
-      const failure = Promise.reject(err instanceof Error ? err : new Error(String(err)))
-      return settle(failure, callback)
+      return settle(Promise.reject(asError(err)), callback)
     }
     const scope = this.#db.als.getStore()
+    const text = args.kind === 'submittable' ? args.text : args.config.text
+    const refusal = scope !== undefined && scope.kind !== 'session' ? refuseInTransaction(text) : undefined
     if (args.kind === 'submittable') {
       const submittable = args.submittable as unknown as DriverSubmittable
+      if (refusal !== undefined) throw refusal
       const effect = submittableEffect(args.text)
       if (scope !== undefined) scope.submitRaw(submittable, true, effect, () => undefined).catch((err: unknown) => deliverError(submittable, err))
+      else if (this.#ending) deliverError(submittable, new PoolClosedError())
       else this.#oneShot(submittable, true, effect, (err) => deliverError(submittable, err))
       return args.submittable
     }
+    if (refusal !== undefined) return settle(Promise.reject(refusal), args.callback)
     if (scope !== undefined) return runConfig({ submit: (q, e, f, s) => scope.submitRaw(q, e, f, s) }, args.config, args.callback)
     if (this.#ending) return settle(Promise.reject(new PoolClosedError()), args.callback)
     let built
     try {
       built = driverQuery(args.config, args.callback)
     } catch (err) {
-      return settle(Promise.reject(err instanceof Error ? err : new Error(String(err))), args.callback)
+      return settle(Promise.reject(asError(err)), args.callback)
     }
     this.#oneShot(built.query, built.exclusive, built.effect, (err) => deliverError(built.query, err))
     return built.result
@@ -261,11 +348,13 @@ export class StewardPgPool extends EventEmitter {
   #oneShot(query: DriverSubmittable, exclusive: boolean, effect: StatementEffect, fail: (err: unknown) => void): void {
     const shareable = !exclusive && effect === 'plain' && this.#db.options.pipelining
     const traced = this.#db.pool.instrumentation.statement({ text: query.text ?? '', scope: 'one-shot', via: 'pg-facade' })
+    const lent = this.#startPending()
     borrowOnce(
       this.#db.pool,
       undefined,
       shareable,
       (conn, giveBack) => {
+        lent()
         const client = this.#clientFor(conn)
         this.emit('acquire', client)
         const wire = conn.wire as WireConnection
@@ -280,34 +369,39 @@ export class StewardPgPool extends EventEmitter {
         )
       },
       (err) => {
+        lent()
         traced?.({ error: err, rowCount: null, command: undefined, connectionId: undefined })
-        fail(err)
+        fail(asDriverError(err))
       },
     )
   }
 
   // ------------------------------------------------------------------ end
 
-  /** Drain and close the underlying database (pg.Pool's `end`): queries already issued finish first. */
+  /**
+   * Drain and close the underlying database (pg.Pool's `end`): nothing new is accepted, what was
+   * already asked for (queries and checkouts waiting for a connection) is served and finishes
+   * first, then every connection closes once it is returned.
+   */
   end(): Promise<void>
   end(callback: (err?: Error) => void): undefined
   end(callback?: (err?: Error) => void): Promise<void> | undefined {
     if (this.#ending) {
       const err = new Error('Called end on pool more than once')
-      if (callback) {
-        callback(err)
-        return undefined
-      }
-      return Promise.reject(err)
+      if (callback === undefined) return Promise.reject(err)
+      process.nextTick(() => callBack(callback, err))
+      return undefined
     }
     this.#ending = true
-    const closed = this.#db.close().then(() => {
-      this.#ended = true
-    })
+    const closed = this.#nonePending()
+      .then(() => this.#db.close())
+      .then(() => {
+        this.#ended = true
+      })
     if (callback === undefined) return closed
     closed.then(
-      () => callback(),
-      (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+      () => callBack(callback),
+      (err: unknown) => callBack(callback, asError(err)),
     )
     return undefined
   }

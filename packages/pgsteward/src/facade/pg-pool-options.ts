@@ -23,19 +23,34 @@ export interface PgPoolOptions {
   keepAlive?: boolean
   keepAliveInitialDelayMillis?: number
   max?: number
+  /** pg-pool's older name for `max`, read when `max` is not given. */
+  poolSize?: number
   min?: number
+  /** (Default: 10000, as pg.Pool) */
   idleTimeoutMillis?: number
-  /** pg.Pool waits forever when 0; here 0 means the default acquire timeout (10 s), because every wait needs a limit. */
+  /**
+   * Bounds both the wait for a connection and each attempt to open one, as in pg.Pool. pg.Pool
+   * waits forever when 0; here 0 means the default acquire timeout (10 s), because every wait needs a limit.
+   */
   connectionTimeoutMillis?: number
-  /** pgsteward retires connections at max lifetime only when idle; an idle timeout longer than the lifetime never applies. */
+  /** pgsteward retires connections at max lifetime only when idle; the idle timeout is lowered to the lifetime when longer. */
   maxLifetimeSeconds?: number
-  /** Sets pgsteward's `pipelining` (node-postgres 8.23's option pipelines one client's queries; pgsteward pipelines by default). */
+  /**
+   * node-postgres 8.23's option: a client's queries go out without waiting for the previous
+   * answer. Here it sets pgsteward's `pipelining`, which also lets one-shot queries of different
+   * callers share a connection when every connection is busy. (Default: false, as pg.Pool)
+   */
   pipeline?: boolean
+  /** Accepted: pgsteward never keeps the process alive for idle connections or timers, which is what `true` asks for. */
+  allowExitOnIdle?: boolean
   /** Result values in binary where node-postgres has a binary parser, as node-postgres's `binary` does. */
   binary?: boolean
   /** pgsteward-only options, passed through (pool.leakDetectionMs, cancelGraceMs, strict, ...). */
   pgsteward?: Omit<DatabaseOptions, 'connectionString' | 'host' | 'port' | 'user' | 'password' | 'database' | 'ssl'>
 }
+
+/** pg.Pool's default idle timeout. */
+const PG_POOL_IDLE_TIMEOUT_MS = 10_000
 
 /** pg.Pool options pgsteward does not honour, and what to do instead. */
 const UNSUPPORTED: Record<string, string> = {
@@ -43,13 +58,13 @@ const UNSUPPORTED: Record<string, string> = {
   Promise: 'a custom Promise implementation is not supported: native promises are used.',
   log: 'pg-pool debug logging is not supported: subscribe to the pool events (pool.db.on(...)) instead.',
   maxUses: 'maxUses is not supported: use maxLifetimeSeconds to recycle connections.',
-  allowExitOnIdle: 'allowExitOnIdle is not needed: pgsteward never keeps the process alive with idle connections or timers; call pool.end() to close the sockets.',
   verify: 'verify is not supported: pgsteward validates idle connections itself (pgsteward.pool.validateAfterIdleMs).',
   query_timeout: 'query_timeout is not supported: use statement_timeout (server-side), or db.query(..., { timeoutMs }) through pool.db.',
   types: 'custom type parsers per pool are not supported: register them with pg.types.setTypeParser, or pass `types` per query.',
   stream: 'a custom stream factory is not supported.',
-  onConnect: 'onConnect is not supported: listen to the "connect" event instead.',
-  poolSize: 'poolSize is not a pg.Pool option: use max.',
+  onConnect:
+    'onConnect is not supported: pgsteward resets session state between borrowers, which would undo what it set. ' +
+    "Give per-connection settings as options ('-c search_path=app') or pgsteward.serverSettings; listen to the \"connect\" event to observe new connections.",
   client_encoding: 'client_encoding is not supported: pgsteward speaks UTF8.',
   replication: 'replication connections are not supported.',
 }
@@ -57,7 +72,7 @@ const UNSUPPORTED: Record<string, string> = {
 const MAPPED = new Set([
   'connectionString', 'host', 'port', 'user', 'password', 'database', 'ssl', 'application_name', 'options', 'statement_timeout', 'lock_timeout',
   'idle_in_transaction_session_timeout', 'keepAlive', 'keepAliveInitialDelayMillis', 'max', 'min', 'idleTimeoutMillis', 'connectionTimeoutMillis',
-  'maxLifetimeSeconds', 'pipeline', 'binary', 'pgsteward',
+  'maxLifetimeSeconds', 'pipeline', 'binary', 'pgsteward', 'poolSize', 'allowExitOnIdle',
 ])
 
 /** Translate pg.Pool options into pgsteward's, collecting every unsupported or unknown one. */
@@ -69,15 +84,29 @@ export function fromPgPoolOptions(input: PgPoolOptions = {}): DatabaseOptions {
     else if (!MAPPED.has(key)) problems.push(`${key} is not a pg.Pool option pgsteward knows: remove it, or pass pgsteward's own options under "pgsteward".`)
   }
   if (input.keepAlive === false) problems.push('keepAlive: false is not supported: pgsteward always enables TCP keep-alive so dead peers are noticed.')
+  if (input.allowExitOnIdle === false) {
+    problems.push('allowExitOnIdle: false is not supported: pgsteward never keeps the process alive for idle connections; call pool.end() when done, or remove the option.')
+  }
   if (problems.length > 0) throw new ConfigError(problems)
   const extra = input.pgsteward ?? {}
-  const pool: PoolOptions = { ...extra.pool }
-  if (input.max !== undefined) pool.max = input.max
+  // pg.Pool's defaults where they differ from pgsteward's: a 10 s idle timeout, no pipelining.
+  const pool: PoolOptions = { idleTimeoutMs: PG_POOL_IDLE_TIMEOUT_MS, ...extra.pool }
+  const max = input.max ?? input.poolSize
+  if (max !== undefined) pool.max = max
   if (input.min !== undefined) pool.min = input.min
   if (input.idleTimeoutMillis !== undefined) pool.idleTimeoutMs = input.idleTimeoutMillis
-  if (input.connectionTimeoutMillis !== undefined && input.connectionTimeoutMillis > 0) pool.acquireTimeoutMs = input.connectionTimeoutMillis
-  if (input.maxLifetimeSeconds !== undefined) pool.maxLifetimeMs = input.maxLifetimeSeconds * 1000
-  const options: DatabaseOptions = { ...extra, pool }
+  if (input.connectionTimeoutMillis !== undefined && input.connectionTimeoutMillis > 0) {
+    pool.acquireTimeoutMs = input.connectionTimeoutMillis
+    pool.connectTimeoutMs = extra.pool?.connectTimeoutMs ?? input.connectionTimeoutMillis
+  }
+  if (input.maxLifetimeSeconds !== undefined) {
+    pool.maxLifetimeMs = input.maxLifetimeSeconds * 1000
+    // pg.Pool applies both; an idle timeout longer than the lifetime could never apply, so it is lowered to the lifetime.
+    if (pool.maxLifetimeMs > 0 && typeof pool.idleTimeoutMs === 'number' && (pool.idleTimeoutMs === 0 || pool.idleTimeoutMs > pool.maxLifetimeMs)) {
+      pool.idleTimeoutMs = pool.maxLifetimeMs
+    }
+  }
+  const options: DatabaseOptions = { pipelining: false, ...extra, pool }
   if (input.connectionString !== undefined) options.connectionString = input.connectionString
   if (input.host !== undefined) options.host = input.host
   if (input.port !== undefined) options.port = input.port

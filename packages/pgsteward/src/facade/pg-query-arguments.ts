@@ -43,8 +43,27 @@ export function parsePgQueryArguments(first: unknown, second?: unknown, third?: 
 export function settle<T>(promise: Promise<T>, callback: PgCallback | undefined): Promise<T> | undefined {
   if (callback === undefined) return promise
   promise.then(
-    (result) => callback(undefined, result),
-    (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+    (result) => callBack(callback, undefined, result),
+    (err: unknown) => callBack(callback, asError(err)),
   )
   return undefined
+}
+
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
+}
+
+/**
+ * Call an application's callback as node-postgres does: an exception it throws is the
+ * application's, and reaches the process as an uncaught exception (never an unhandled rejection
+ * of ours, and never into the middle of the connection's message handling).
+ */
+export function callBack<A extends unknown[]>(callback: (...args: A) => unknown, ...args: A): void {
+  try {
+    callback(...args)
+  } catch (err) {
+    process.nextTick(() => {
+      throw err
+    })
+  }
 }

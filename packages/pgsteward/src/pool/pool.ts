@@ -29,7 +29,7 @@ import { Instrumentation } from './instrumentation.js'
 import { connect, connectionFitsTarget } from './connector.js'
 import { LatencyHistogram } from './latency-histogram.js'
 import { newCounters, type DatabaseEvents, type DestroyReason, type PoolCounters, type PoolStats } from './pool-events.js'
-import { PooledConnection } from './pooled-connection.js'
+import { PooledConnection, type SlotState } from './pooled-connection.js'
 import { checkServerCapacity } from './server-capacity.js'
 import { WaitQueue } from './wait-queue.js'
 
@@ -72,6 +72,9 @@ interface Waiter {
 /** How the pool treats a failed attempt to open a connection while callers wait. */
 export type ConnectFailurePolicy = 'retry-until-deadline' | 'fail-waiter'
 
+/** Told of every socket of this pool that closed or broke, after the pool handled it, with the state the connection was in. */
+export type ConnectionLostListener = (wire: WireConnection, err: Error | undefined, stateWhenLost: SlotState) => void
+
 export class Pool extends EventEmitter<DatabaseEvents> {
   readonly #options: ResolvedOptions
   readonly states = new ConnectionStates()
@@ -86,6 +89,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   readonly #waits = new LatencyHistogram()
   readonly #listeners: WireListeners
   #connectFailurePolicy: ConnectFailurePolicy = 'retry-until-deadline'
+  #onLost: ConnectionLostListener | undefined
   #closing = false
   #closed: Promise<void> | undefined
   #fatal: Error | undefined
@@ -96,6 +100,9 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   #retryTimer: NodeJS.Timeout | undefined
   #deadlineTimer: NodeJS.Timeout | undefined
   #housekeeping: NodeJS.Timeout | undefined
+  #sweepEveryMs = 0
+  /** An idle timeout shorter than the sweep interval gets a sweep of its own when a connection goes idle. */
+  #shortIdleSweep: NodeJS.Timeout | undefined
   #whenEmpty: (() => void)[] = []
 
   constructor(options: ResolvedOptions) {
@@ -104,7 +111,11 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     this.#statementNames = options.statementCacheSize > 0 ? new StatementNames(options.statementCacheSize) : undefined
     this.callSites = new CallSiteRecorder(options.callSites, options.pool.leakDetectionMs > 0)
     this.#listeners = {
-      closed: (wire, err) => this.#onWireClosed(wire, err),
+      closed: (wire, err) => {
+        const state = this.#slotOf.get(wire)?.state
+        this.#onWireClosed(wire, err)
+        if (state !== undefined) this.#onLost?.(wire, err, state)
+      },
       parameter: (wire) => this.#onServerParameter(wire),
     }
     if (options.pool.min > 0) queueMicrotask(() => this.#fill())
@@ -164,6 +175,20 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   /** Listen for server notifications and notices on every connection this pool opens. */
   setWireListeners(extra: Pick<WireListeners, 'notification' | 'notice'>): void {
     Object.assign(this.#listeners, extra)
+  }
+
+  /** The pg facade hears of lost connections to tell node-postgres-style listeners (the client's and the pool's `error`). */
+  setConnectionLostListener(listener: ConnectionLostListener): void {
+    this.#onLost = listener
+  }
+
+  /**
+   * Close a connection nobody holds (idle, or being cleaned after its return) now, politely if
+   * it is quiet: the pg facade's client reported an error on it, as node-postgres's pool removes
+   * an idle client that emits one. A lent connection is left to its holder.
+   */
+  discard(conn: PooledConnection): void {
+    if (conn.state === 'idle' || conn.state === 'resetting') this.#destroy(conn, 'broken', true)
   }
 
   // ------------------------------------------------------------------ exclusive borrowing
@@ -455,6 +480,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
       this.states.move(conn, 'idle')
       conn.wire?.setRef(false)
       this.#notifyIfEmpty()
+      this.#sweepAfterShortIdle()
       return
     }
     this.#serveWaiter(conn, waiter)
@@ -593,7 +619,8 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     if (this.#closing || this.#fatal !== undefined || this.#retryTimer !== undefined) return
     const { max, min } = this.#options.pool
     const s = this.states
-    const wanted = Math.max(this.#waiters.size - s.connecting.size, min - s.total)
+    // A connection being checked right after opening (the capacity check) is about to serve a waiter too.
+    const wanted = Math.max(this.#waiters.size - this.#comingSoon(), min - s.total)
     const room = max - s.total
     for (let i = 0; i < Math.min(wanted, room); i++) this.#open()
   }
@@ -722,13 +749,13 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     if (conn.state === 'idle') this.#destroy(conn, 'wrong-server')
   }
 
-  #destroy(conn: PooledConnection, reason: DestroyReason): void {
+  #destroy(conn: PooledConnection, reason: DestroyReason, politely = false): void {
     if (conn.state === 'closed') return
     this.states.move(conn, 'closed')
     if (conn.leakTimer !== undefined) clearTimeout(conn.leakTimer)
     const wire = conn.wire
     if (wire !== undefined) {
-      const polite = (reason === 'idle' || reason === 'lifetime' || reason === 'closing' || reason === 'wrong-server') && wire.quiet
+      const polite = (politely || reason === 'idle' || reason === 'lifetime' || reason === 'closing' || reason === 'wrong-server') && wire.quiet
       if (polite) wire.terminate()
       else wire.destroy()
     }
@@ -753,8 +780,21 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     const horizon = Math.min(idleTimeoutMs || Infinity, maxLifetimeMs || Infinity, 10_000)
     // Fine enough that retirements spread by jitter are not batched into one sweep.
     const every = Math.max(25, Math.min(1_000, Math.floor(horizon / 20)))
+    this.#sweepEveryMs = every
     this.#housekeeping = setInterval(() => this.#sweep(), every)
     this.#housekeeping.unref()
+  }
+
+  /** An idle timeout below the sweep interval (pg.Pool code uses a few ms) is applied on time, not up to a sweep late. */
+  #sweepAfterShortIdle(): void {
+    const { idleTimeoutMs } = this.#options.pool
+    if (idleTimeoutMs <= 0 || idleTimeoutMs >= this.#sweepEveryMs || this.#shortIdleSweep !== undefined || this.#closing) return
+    this.#shortIdleSweep = setTimeout(() => {
+      this.#shortIdleSweep = undefined
+      this.#sweep()
+      if (this.states.idle.length > this.#options.pool.min) this.#sweepAfterShortIdle()
+    }, idleTimeoutMs + 1)
+    this.#shortIdleSweep.unref()
   }
 
   /** Retire idle connections past their lifetime or idle timeout (down to `min`), then refill `min`. */
@@ -782,6 +822,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     if (this.#closed) return this.#closed
     this.#closing = true
     clearInterval(this.#housekeeping)
+    clearTimeout(this.#shortIdleSweep)
     clearTimeout(this.#retryTimer)
     clearTimeout(this.#deadlineTimer)
     this.#deadlineTimer = undefined

@@ -82,7 +82,7 @@ export class ProtocolSocket extends PgConnection {
       : net.connect({ host: address.host, port: address.port })
     this.stream = socket
     const abort = (): void => {
-      socket.destroy(new TransportError(`connection attempt timed out`, 'ETIMEDOUT'))
+      socket.destroy(new TransportError('connection timeout: the server did not answer in time', 'ETIMEDOUT'))
     }
     signal.addEventListener('abort', abort, { once: true })
     try {

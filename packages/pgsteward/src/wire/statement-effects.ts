@@ -30,9 +30,26 @@ const SESSION_WORDS = new Set([
   'pg_try_advisory_lock_shared', 'dblink_connect', 'dblink_connect_u', 'lo_open', 'set', 'reset', 'listen', 'prepare', 'declare',
 ])
 
+interface Scanned {
+  words: string[]
+  /** The first words of each statement, in order. */
+  heads: string[][]
+  multiple: boolean
+  unterminated: boolean
+}
+
+const HEAD_WORDS = 6
+
 /** Lower-cased words outside strings, quoted identifiers and comments; `multiple` when a second statement follows a `;`. */
-function scan(text: string): { words: string[]; multiple: boolean; unterminated: boolean } {
+function scan(text: string): Scanned {
   const words: string[] = []
+  const heads: string[][] = []
+  let head: string[] | undefined
+  const push = (word: string): void => {
+    words.push(word)
+    if (head === undefined) heads.push((head = []))
+    if (head.length < HEAD_WORDS) head.push(word)
+  }
   let multiple = false
   let sawEnd = false
   let i = 0
@@ -57,7 +74,7 @@ function scan(text: string): { words: string[]; multiple: boolean; unterminated:
           i += 2
         } else i++
       }
-      if (depth > 0) return { words, multiple, unterminated: true }
+      if (depth > 0) return { words, heads, multiple, unterminated: true }
     } else if (c === 39 || ((c === 69 || c === 101) && next === 39)) {
       // 'string' or E'string' (backslash escapes)
       const escapes = c !== 39
@@ -75,13 +92,13 @@ function scan(text: string): { words: string[]; multiple: boolean; unterminated:
           }
         } else i++
       }
-      if (!closed) return { words, multiple, unterminated: true }
+      if (!closed) return { words, heads, multiple, unterminated: true }
     } else if (c === 34) {
       // "quoted identifier": kept as a word, since pg_temp can be written quoted
       const end = text.indexOf('"', i + 1)
-      if (end < 0) return { words, multiple, unterminated: true }
+      if (end < 0) return { words, heads, multiple, unterminated: true }
       if (sawEnd) multiple = true
-      words.push(text.slice(i + 1, end).toLowerCase())
+      push(text.slice(i + 1, end).toLowerCase())
       i = end + 1
     } else if (c === 36) {
       // $tag$ dollar quoting $tag$, or a $1 parameter
@@ -89,12 +106,13 @@ function scan(text: string): { words: string[]; multiple: boolean; unterminated:
       const tag = tagEnd < 0 ? '' : text.slice(i, tagEnd + 1)
       if (tagEnd >= 0 && /^\$[A-Za-z_]*\$$/.test(tag)) {
         const close = text.indexOf(tag, tagEnd + 1)
-        if (close < 0) return { words, multiple, unterminated: true }
+        if (close < 0) return { words, heads, multiple, unterminated: true }
         i = close + tag.length
       } else i++
     } else if (c === 59) {
       // ;
       sawEnd = true
+      head = undefined
       i++
     } else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c > 127) {
       const start = i
@@ -104,13 +122,22 @@ function scan(text: string): { words: string[]; multiple: boolean; unterminated:
         else break
       }
       if (sawEnd) multiple = true
-      words.push(text.slice(start, i).toLowerCase())
+      push(text.slice(start, i).toLowerCase())
     } else {
       if (sawEnd && c > 32) multiple = true
       i++
     }
   }
-  return { words, multiple, unterminated: false }
+  return { words, heads, multiple, unterminated: false }
+}
+
+/**
+ * The first few lower-cased words of each statement in `text` (comments, strings and dollar
+ * quotes skipped), or undefined when the text cannot be read to its end (an unterminated quote).
+ */
+export function statementHeads(text: string): string[][] | undefined {
+  const { heads, unterminated } = scan(text)
+  return unterminated ? undefined : heads
 }
 
 /** What a statement text may do, and whether it holds more than one statement. */

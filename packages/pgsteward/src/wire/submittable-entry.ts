@@ -63,6 +63,13 @@ export class SubmittableEntry implements WireEntry {
   }
 
   message(message: ServerMessage, socket: ProtocolSocket): void {
+    this.#handle(message, socket)
+    // node-postgres's Connection also emits every message as an event, after its Client has handled
+    // it: pg-cursor waits on 'noData', 'rowDescription' and (in close()) 'readyForQuery'.
+    socket.emit(message.name, message)
+  }
+
+  #handle(message: ServerMessage, socket: ProtocolSocket): void {
     const q = this.#submittable
     switch (message.name) {
       case 'rowDescription':
@@ -100,8 +107,11 @@ export class SubmittableEntry implements WireEntry {
 
   ready(status: TransactionStatus, socket: ProtocolSocket): void {
     if (this.#refused !== undefined) this.#submittable.handleError?.(this.#refused, socket)
-    else this.#submittable.handleReadyForQuery?.(socket)
+    // As node-postgres's Client: a query that got an ErrorResponse is no longer active and hears
+    // nothing of the ReadyForQuery (pg.Query would call its callback a second time, with no error).
+    else if (this.#error === undefined) this.#submittable.handleReadyForQuery?.(socket)
     this.#hooks.settled(status, this.#refused ?? this.#error, this.#tag)
+    socket.emit('readyForQuery', { name: 'readyForQuery', status })
   }
 
   fail(err: Error, _written: boolean, socket: ProtocolSocket): void {

@@ -11,7 +11,7 @@ import type { ConnectionSettings, HostAddress } from '../options/connection-sett
 import { Authenticator } from './authenticate.js'
 import { sendCancelRequest } from './cancel-request.js'
 import { PreparedStatements } from './prepared-statements.js'
-import { ProtocolSocket } from './protocol-socket.js'
+import { ProtocolSocket, TransportError } from './protocol-socket.js'
 import type { StatementNames } from './statement-names.js'
 import type { ServerMessage, TransactionStatus, WireEntry } from './wire-entry.js'
 
@@ -123,7 +123,7 @@ export class WireConnection {
     })
     // Settled here too, so a failure before anyone awaits it is never an unhandled rejection.
     started.catch(() => undefined)
-    const onAbort = (): void => fail(new Error('connection attempt timed out'))
+    const onAbort = (): void => fail(new TransportError('connection timeout: the server did not complete start-up in time', 'ETIMEDOUT'))
     signal.addEventListener('abort', onAbort, { once: true })
     try {
       await this.socket.open(
