@@ -189,7 +189,7 @@ describe('OpenTelemetry spans', () => {
     assert.ok(err instanceof PoolTimeoutError)
     const [timeoutWait] = named(timedTrace.spans(), 'acquire connection').filter((w) => w.status.code === SpanStatusCode.ERROR)
     assert.equal(timeoutWait?.attributes['error.type'], 'PoolTimeoutError')
-    assert.match(String(timeoutWait?.status.message), /Timed out after \d+ ms waiting for a connection/)
+    assert.match(String(timeoutWait?.status.message), /Acquire timeout: waited \d+ ms for a connection/)
     const [timedStatement] = named(timedTrace.spans(), 'SELECT')
     assert.equal(timedStatement?.attributes['error.type'], 'PoolTimeoutError')
     assert.ok(timeoutWait !== undefined && timedStatement !== undefined)
