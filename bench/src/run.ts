@@ -13,7 +13,7 @@ import pg from 'pg'
 import { createAccountsTable, dropAccountsTable } from './accounts.ts'
 import { buildHost } from './build-host.ts'
 import { BENCH_DIR, describeMachine } from './machine.ts'
-import { attachPgbenchReferences, measureThroughputWorkload, RunTally, runsPerRepetition, type MeasureContext } from './measure.ts'
+import { attachPgbenchReferences, measureThroughputWorkload, pgbenchSeconds, RunTally, runsPerRepetition, type MeasureContext } from './measure.ts'
 import { PeerHosts } from './peer-hosts.ts'
 import { Pgbench } from './pgbench.ts'
 import { publishResults } from './publish.ts'
@@ -106,12 +106,14 @@ async function main(settings: BenchSettings): Promise<void> {
     const waitQueue = selected(settings, 'wait-queue', 'wait-queue')
     const endToEnd = selected(settings, 'end-to-end', 'end-to-end')
     const pooledRuns = workloads.reduce((sum, w) => sum + runsPerRepetition(w, runtimes, false), 0) * settings.repetitions
-    const pgbenchRuns = pgbench === undefined ? 0 : workloads.reduce((sum, w) => sum + w.pgbench.length, 0) * settings.repetitions
+    const pgbenchSpecs = pgbench === undefined ? [] : workloads.flatMap((w) => w.pgbench)
+    const pgbenchRuns = pgbenchSpecs.length * settings.repetitions
+    const pgbenchMs = pgbenchSpecs.reduce((sum, spec) => sum + pgbenchSeconds(settings, spec.clients) * 1_000 + 500, 0) * settings.repetitions
     const fairnessRuns = waitQueue ? settings.fairnessRepetitions * WAIT_QUEUE_POOLS.length : 0
     const tally = new RunTally(pooledRuns + pgbenchRuns)
     const estimateMinutes =
       (pooledRuns * (settings.warmupMs + settings.durationMs + RUN_OVERHEAD_MS) +
-        pgbenchRuns * (settings.pgbenchSeconds * 1_000 + 500) +
+        pgbenchMs +
         fairnessRuns * 2_000 +
         (endToEnd ? (settings.endToEnd.warmupSeconds + settings.endToEnd.seconds * settings.endToEnd.repetitions + 5) * 1_000 : 0)) /
       60_000
