@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import type { MedianInterval } from './bootstrap.ts'
 import { REPO_ROOT } from './machine.ts'
 import { pgbenchSeconds } from './measure.ts'
+import { MIN_REPETITIONS_FOR_VERDICT } from './verdict.ts'
 import type { BenchResult, Comparison, EndToEndResult, FairnessResult, RowResult, TargetResult, WorkloadResult } from './results.ts'
 import { medianOrNull } from './stats.ts'
 
@@ -178,8 +179,7 @@ export function targetsSummary(targets: readonly TargetResult[]): string {
   return `${targets.length} targets: ${count('PASS')} PASS, ${count('TIE')} TIE, ${count('MISS')} MISS${count('n/a') > 0 ? `, ${count('n/a')} not measured` : ''}.`
 }
 
-export const VERDICT_LEGEND =
-  'Each throughput target is judged on the median of per-repetition paired ratios (pgsteward over the best pooled peer in the same repetition, on the same Node) and its bootstrap 95% interval: PASS when the whole interval clears the goal, MISS when the whole interval falls short, TIE when it straddles the goal (this run cannot tell).'
+export const VERDICT_LEGEND = `Each throughput target is judged on the median of per-repetition paired ratios (pgsteward over the best pooled peer in the same repetition, on the same Node) and its bootstrap 95% interval: PASS when the whole interval clears the goal, MISS when the whole interval falls short, TIE when it straddles the goal (this run cannot tell). Fewer than ${MIN_REPETITIONS_FOR_VERDICT} repetitions always give TIE: no interval from so few values holds a median with 95% confidence.`
 
 /**
  * pgsteward over the best peer for every workload and Node, as the targets measure it (no scope

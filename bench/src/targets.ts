@@ -19,7 +19,7 @@ import type { Runtime } from './peer-hosts.ts'
 import { PEERS, type PeerId } from './peers/registry.ts'
 import { times } from './report.ts'
 import type { FairnessResult, RowResult, TargetResult, WorkloadResult } from './results.ts'
-import { judgeAtLeast, judgeAtMost, judgeBelow } from './verdict.ts'
+import { judgeAtLeast, judgeAtMost, judgeBelow, MIN_REPETITIONS_FOR_VERDICT } from './verdict.ts'
 import type { ThroughputWorkload } from './workloads/workload.ts'
 
 const SELECT_ONE_CONTESTED = 'select-one-1000'
@@ -32,6 +32,11 @@ const MAX_OVER_MEDIAN = 3
 const MAX_BYTES_PER_WAITER = 1_024
 
 const intervalText = (interval: MedianInterval, format: (n: number) => string): string => (interval.n === 0 ? '' : `${format(interval.low)}–${format(interval.high)}`)
+
+/** Said beside a TIE that comes from too few repetitions rather than from the interval. */
+function tooFew(n: number): string {
+  return n < MIN_REPETITIONS_FOR_VERDICT ? `only ${n} repetitions, too few for a verdict; ` : ''
+}
 
 function notMeasured(name: string, runtime: string | null, goal: string, why: string): TargetResult {
   return { name, runtime, goal, measured: 'n/a', interval: '', verdict: 'n/a', detail: why }
@@ -63,7 +68,7 @@ function ratioTarget(result: WorkloadResult, subject: PeerId, runtime: Runtime, 
     measured: times(interval.median),
     interval: intervalText(interval, times),
     verdict: judgeAtLeast(interval, goal),
-    detail: `${versus}; client CPU/op pgsteward ${cpuText(own)}, ${mostOften?.label ?? 'peer'} ${cpuText(mostOften)}${errors}`,
+    detail: `${tooFew(interval.n)}${versus}; client CPU/op pgsteward ${cpuText(own)}, ${mostOften?.label ?? 'peer'} ${cpuText(mostOften)}${errors}`,
   }
 }
 
@@ -114,7 +119,7 @@ function waitQueueTargets(fairness: FairnessResult): TargetResult[] {
           measured: spread.median.toFixed(2),
           interval: intervalText(spread, (n) => n.toFixed(2)),
           verdict: judgeAtMost(spread, MAX_OVER_MEDIAN),
-          detail: `over ${spread.n} runs${failures}`,
+          detail: `${tooFew(spread.n)}over ${spread.n} runs${failures}`,
         },
     bytes === null
       ? notMeasured(name('memory per waiter'), runtime, `< ${MAX_BYTES_PER_WAITER} B`, `no heap reading (the host runs with --expose-gc; did a run fail?)${failures}`)
@@ -125,7 +130,7 @@ function waitQueueTargets(fairness: FairnessResult): TargetResult[] {
           measured: `${Math.round(bytes.median)} B`,
           interval: intervalText(bytes, (n) => `${Math.round(n)} B`),
           verdict: judgeBelow(bytes, MAX_BYTES_PER_WAITER),
-          detail: `heap after full collections, over ${bytes.n} runs${failures}`,
+          detail: `${tooFew(bytes.n)}heap after full collections, over ${bytes.n} runs${failures}`,
         },
     outOfOrder.length === 0
       ? notMeasured(name('served out of order'), runtime, '0 in every run', `no run completed${failures}`)

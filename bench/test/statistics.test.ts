@@ -8,7 +8,7 @@ import { describe, it } from 'node:test'
 import { bootstrapMedianInterval, quantileOfSorted, seededRandom } from '../src/bootstrap.ts'
 import { interleavedOrder } from '../src/interleave.ts'
 import { countReferences, ratiosToBestPeer } from '../src/paired-ratios.ts'
-import { judgeAtLeast, judgeAtMost, judgeBelow } from '../src/verdict.ts'
+import { judgeAtLeast, judgeAtMost, judgeBelow, MIN_REPETITIONS_FOR_VERDICT } from '../src/verdict.ts'
 
 describe('quantileOfSorted', () => {
   it('interpolates between neighbours', () => {
@@ -71,21 +71,33 @@ describe('bootstrapMedianInterval', () => {
 })
 
 describe('verdicts', () => {
+  const n = 10
   it('PASS only when the lower bound clears an at-least goal, MISS only when the upper bound falls short', () => {
-    assert.equal(judgeAtLeast({ low: 1.12, high: 1.3 }, 1.1), 'PASS')
-    assert.equal(judgeAtLeast({ low: 1.1, high: 1.3 }, 1.1), 'PASS', 'a lower bound exactly at the goal clears it')
-    assert.equal(judgeAtLeast({ low: 1.05, high: 1.3 }, 1.1), 'TIE')
-    assert.equal(judgeAtLeast({ low: 0.9, high: 1.1 }, 1.1), 'TIE', 'an upper bound at the goal still straddles it')
-    assert.equal(judgeAtLeast({ low: 0.9, high: 1.09 }, 1.1), 'MISS')
+    assert.equal(judgeAtLeast({ low: 1.12, high: 1.3, n }, 1.1), 'PASS')
+    assert.equal(judgeAtLeast({ low: 1.1, high: 1.3, n }, 1.1), 'PASS', 'a lower bound exactly at the goal clears it')
+    assert.equal(judgeAtLeast({ low: 1.05, high: 1.3, n }, 1.1), 'TIE')
+    assert.equal(judgeAtLeast({ low: 0.9, high: 1.1, n }, 1.1), 'TIE', 'an upper bound at the goal still straddles it')
+    assert.equal(judgeAtLeast({ low: 0.9, high: 1.09, n }, 1.1), 'MISS')
   })
 
   it('mirrors that for at-most and strictly-below goals', () => {
-    assert.equal(judgeAtMost({ low: 1.9, high: 3 }, 3), 'PASS')
-    assert.equal(judgeAtMost({ low: 2.5, high: 3.2 }, 3), 'TIE')
-    assert.equal(judgeAtMost({ low: 3.01, high: 4 }, 3), 'MISS')
-    assert.equal(judgeBelow({ low: 400, high: 1_023 }, 1_024), 'PASS')
-    assert.equal(judgeBelow({ low: 900, high: 1_024 }, 1_024), 'TIE', 'an upper bound at the limit is not under it')
-    assert.equal(judgeBelow({ low: 1_024, high: 1_100 }, 1_024), 'MISS')
+    assert.equal(judgeAtMost({ low: 1.9, high: 3, n }, 3), 'PASS')
+    assert.equal(judgeAtMost({ low: 2.5, high: 3.2, n }, 3), 'TIE')
+    assert.equal(judgeAtMost({ low: 3.01, high: 4, n }, 3), 'MISS')
+    assert.equal(judgeBelow({ low: 400, high: 1_023, n }, 1_024), 'PASS')
+    assert.equal(judgeBelow({ low: 900, high: 1_024, n }, 1_024), 'TIE', 'an upper bound at the limit is not under it')
+    assert.equal(judgeBelow({ low: 1_024, high: 1_100, n }, 1_024), 'MISS')
+  })
+
+  it(`gives no PASS or MISS on fewer than ${MIN_REPETITIONS_FOR_VERDICT} repetitions, however clear the median looks`, () => {
+    const few = MIN_REPETITIONS_FOR_VERDICT - 1
+    assert.equal(judgeAtLeast({ low: 2, high: 3, n: few }, 1), 'TIE')
+    assert.equal(judgeAtLeast({ low: 0.1, high: 0.2, n: few }, 1), 'TIE')
+    assert.equal(judgeAtMost({ low: 1, high: 1.5, n: few }, 3), 'TIE')
+    assert.equal(judgeBelow({ low: 2_000, high: 2_100, n: few }, 1_024), 'TIE')
+    assert.equal(judgeAtLeast({ low: 2, high: 3, n: MIN_REPETITIONS_FOR_VERDICT }, 1), 'PASS')
+    // Why six: from the smallest to the largest of n values holds the median with 1 - 2 / 2^n.
+    assert.ok(1 - 2 / 2 ** few < 0.95 && 1 - 2 / 2 ** MIN_REPETITIONS_FOR_VERDICT >= 0.95)
   })
 })
 
