@@ -8,6 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type pg from 'pg'
+import type { Runtime } from './peer-hosts.ts'
 
 export interface MachineDescription {
   hostname: string
@@ -16,7 +17,10 @@ export interface MachineDescription {
   cores: number
   memoryGiB: number
   os: string
+  /** The Node running the bench itself (pgbench, the classroom service, the statistics). */
   node: string
+  /** The Node versions the peers ran on, the first the primary. */
+  runtimes: Runtime[]
   postgres: string
   /** Where the server came from: the embedded one this run started, or DATABASE_URL. */
   server: 'embedded' | 'DATABASE_URL'
@@ -49,7 +53,13 @@ function gitCommit(): string | null {
   }
 }
 
-export async function describeMachine(admin: pg.Client, server: MachineDescription['server'], pgbenchVersion: string | null, packages: readonly string[]): Promise<MachineDescription> {
+export async function describeMachine(
+  admin: pg.Client,
+  server: MachineDescription['server'],
+  pgbenchVersion: string | null,
+  packages: readonly string[],
+  runtimes: Runtime[],
+): Promise<MachineDescription> {
   const { rows } = await admin.query<{ version: string }>('SELECT version()')
   const cpus = os.cpus()
   return {
@@ -60,6 +70,7 @@ export async function describeMachine(admin: pg.Client, server: MachineDescripti
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
+    runtimes,
     postgres: rows[0]?.version ?? 'unknown',
     server,
     pgbench: pgbenchVersion,

@@ -1,17 +1,15 @@
 /**
- * The main thread's side of the peer workers: one worker thread per peer, started on its first
+ * The host process's side of the peer workers: one worker thread per peer, started on its first
  * job and kept for the whole run, one job at a time (the runs never overlap). A job that
  * overruns its time limit terminates its worker; the next job of that peer starts a new one.
  */
 import { Worker } from 'node:worker_threads'
+import { nameProfile, PROFILE_DIR_ENV, RUNTIME_ENV } from './cpu-profiles.ts'
 import type { JobOutcome, JobReply, JobRequest, PeerJob } from './peer-jobs.ts'
 import type { PeerId } from './peers/registry.ts'
 
-// Workers do not inherit tsx's module hooks on Node 20: each registers them before loading
-// the TypeScript entry point.
-const TSX_API = import.meta.resolve('tsx/esm/api')
-const ENTRY = new URL('./peer-worker.ts', import.meta.url).href
-const BOOTSTRAP = `import(${JSON.stringify(TSX_API)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(ENTRY)}) })`
+// Compiled beside this file (build-host.ts): plain JavaScript, no loader in the worker.
+const ENTRY = new URL('./peer-worker.js', import.meta.url)
 
 interface Pending {
   resolve: (outcome: JobOutcome) => void
@@ -47,7 +45,7 @@ export class PeerThreads {
           reject(err)
         },
       })
-      const request: JobRequest = { id, job }
+      const request: JobRequest = { id, job, timeoutMs }
       thread.worker.postMessage(request)
     })
   }
@@ -58,7 +56,7 @@ export class PeerThreads {
   }
 
   #start(peer: PeerId): PeerThread {
-    const worker = new Worker(BOOTSTRAP, { eval: true, name: `bench peer ${peer}` })
+    const worker = new Worker(ENTRY, { name: `bench peer ${peer}` })
     const thread: PeerThread = { worker, pending: new Map() }
     this.#threads.set(peer, thread)
     worker.on('message', (reply: JobReply) => {
@@ -77,6 +75,10 @@ export class PeerThreads {
     if (this.#threads.get(peer) === thread) this.#threads.delete(peer)
     for (const pending of thread.pending.values()) pending.reject(reason)
     thread.pending.clear()
+    const { threadId } = thread.worker
     await thread.worker.terminate()
+    // With --cpu-prof, the worker's profile is written as it ends: give it the peer's name.
+    const profileDir = process.env[PROFILE_DIR_ENV]
+    if (profileDir !== undefined) await nameProfile(profileDir, process.pid, threadId, `${process.env[RUNTIME_ENV] ?? 'node'}-${peer}`).catch(() => undefined)
   }
 }

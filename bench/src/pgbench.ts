@@ -113,6 +113,7 @@ export class Pgbench {
         // Over pgbench's whole life, connection set-up included; its tps excludes that.
         cpuPercent: cpuSeconds === null ? null : (cpuSeconds / wallSeconds) * 100,
         cpuMicrosPerOp: cpuSeconds === null || processed === 0 ? null : (cpuSeconds * 1e6) / processed,
+        processCpuMicrosPerOp: null,
         errors: failed + (problem === undefined ? 0 : 1),
         ...(problem === undefined ? {} : { firstError: problem }),
       },

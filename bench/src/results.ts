@@ -1,12 +1,15 @@
 /**
  * The shape of a benchmark run's results: what is printed, what is written to
- * `bench/results/*.json`, and what the markdown summary and the targets are computed from.
+ * bench/results/<run>/results.json, and what the tables, charts and targets are computed from.
  */
 import type { AutocannonFigures } from './autocannon.ts'
+import type { MedianInterval } from './bootstrap.ts'
 import type { MachineDescription } from './machine.ts'
+import type { PeerId } from './peers/registry.ts'
 import type { BenchSettings } from './settings.ts'
+import type { Verdict } from './verdict.ts'
 
-/** One timed run of one peer. */
+/** One timed run of one row. */
 export interface RunSample {
   opsPerSec: number
   /** Operations completed inside the measured window. */
@@ -15,25 +18,35 @@ export interface RunSample {
   seconds: number
   p50Ms: number
   p99Ms: number
-  /** Client CPU (user + system) over the window, as % of one core; null where it cannot be read. */
+  /** The peer worker thread's CPU over the window, as % of one core (pgbench: its whole process). */
   cpuPercent: number | null
-  /** Client CPU per operation: steadier than ops/s when the server, not the client, is the limit. */
+  /** The peer worker thread's CPU per operation, in µs (pgbench: its whole process, all threads). */
   cpuMicrosPerOp: number | null
+  /** The whole host process's CPU per operation, V8's helper threads included; null for pgbench. */
+  processCpuMicrosPerOp: number | null
   /** pgbench only: its own mean (its per-transaction log cannot give percentiles, see pgbench.ts). */
   meanLatencyMs?: number
   errors: number
   firstError?: string
 }
 
-export type PeerKind = 'pooled' | 'pgbench' | 'n/a'
+/** subject: a pgsteward row; peer: a pooled library it is compared with; pgbench: the server's limit. */
+export type RowKind = 'subject' | 'peer' | 'pgbench' | 'n/a'
 
-/** One line of a workload's table: a peer's runs and their summary. */
-export interface PeerRow {
+/** One line of a workload's table: a peer on one Node version (or pgbench), its runs and their summary. */
+export interface RowResult {
+  /** `node20/pg-pool`, `pgbench/-M prepared -c 64`: unique within the workload. */
+  key: string
   label: string
-  kind: PeerKind
+  kind: RowKind
+  peer: PeerId | null
+  /** The Node version's id (`node20`), null for pgbench. */
+  runtime: string | null
   note?: string
-  runs: RunSample[]
-  opsPerSecMedian: number | null
+  /** By repetition; null where the row was not run in that repetition (an interrupted run). */
+  runs: (RunSample | null)[]
+  /** Over the runs that completed operations, with the bootstrap interval of the median. */
+  opsPerSec: MedianInterval | null
   opsPerSecMin: number | null
   opsPerSecMax: number | null
   /** From the latencies of every run merged. */
@@ -41,34 +54,49 @@ export interface PeerRow {
   p99Ms: number | null
   cpuPercentMedian: number | null
   cpuMicrosPerOpMedian: number | null
+  processCpuMicrosPerOpMedian: number | null
   /** pgbench rows: median of pgbench's mean latency. */
   meanLatencyMs: number | null
   errors: number
-  /** pgsteward's median ops/s over this peer's. */
-  pgstewardOverPeer: number | null
-  /** This peer's median ops/s over the best pgbench mode's. */
-  peerOverBestPgbench: number | null
+  /** This row's median over the best pgbench row's (of this workload or its reference). */
+  overPgbenchBest: number | null
 }
 
-export interface ThroughputWorkloadResult {
+/** A pgsteward row against the best pooled peer on the same Node, repetition by repetition. */
+export interface Comparison {
+  subjectKey: string
+  runtime: string
+  /** Per repetition: pgsteward's ops/s over the best peer's in that repetition. */
+  ratios: (number | null)[]
+  /** Per repetition: which peer that was. */
+  bestPeer: (string | null)[]
+  interval: MedianInterval
+  /** How often each peer was the best. */
+  bestPeerCounts: Record<string, number>
+}
+
+export interface WorkloadResult {
   id: string
+  /** Workloads of one group share a chart (the SELECT 1 concurrency sweep). */
+  group: string
   title: string
   description: string
   workers: number
   poolMax: number
-  rows: PeerRow[]
+  rows: RowResult[]
+  comparisons: Comparison[]
   /** The pgbench figure the last column divides by, and where it comes from. */
   pgbenchReference: { label: string; opsPerSec: number; workloadId: string } | null
 }
 
-/** One queueing run: an exhausted pool, many acquirers queued at once, then served. */
+/** One queueing run: an exhausted pool, many waiters queued at once, then served. */
 export interface FairnessRun {
   bytesPerWaiter: number | null
   waitMedianMs: number
   waitP99Ms: number
   waitMaxMs: number
   maxOverMedian: number
-  /** Acquirers granted a connection before one that queued earlier. */
+  /** Waiters granted a connection before one that queued earlier. */
   servedOutOfOrder: number
   served: number
   errors: number
@@ -77,13 +105,15 @@ export interface FairnessRun {
 
 export interface FairnessRow {
   label: string
+  peer: PeerId
   waiters: number
   runs: FairnessRun[]
-  bytesPerWaiterMedian: number | null
+  bytesPerWaiter: MedianInterval | null
+  maxOverMedian: MedianInterval | null
   waitMedianMs: number
   waitP99Ms: number
   waitMaxMs: number
-  maxOverMedian: number
+  /** The most in any repetition. */
   servedOutOfOrder: number
   errors: number
 }
@@ -92,6 +122,7 @@ export interface FairnessResult {
   id: string
   title: string
   description: string
+  runtime: string
   rows: FairnessRow[]
 }
 
@@ -106,7 +137,7 @@ export interface EndToEndRun extends AutocannonFigures {
   firstError?: string
 }
 
-/** Workload 5: the classroom service's GET /projects/:id under autocannon from another process. */
+/** The classroom service's GET /projects/:id under autocannon from another process. */
 export interface EndToEndResult {
   id: string
   title: string
@@ -134,40 +165,35 @@ export interface EndToEndResult {
   failure: string | null
 }
 
-export interface OwnershipOverhead {
-  scopedOpsPerSec: number
-  poolOnlyOpsPerSec: number
-  /** How much slower `db.query` is than the bare pool path, from the medians. */
-  overheadPercent: number
-  /** The same, from each repetition's pair of runs, and their median. */
-  perRepetitionPercent: number[]
-  pairedMedianPercent: number
-  /** Client CPU per operation (medians) and how much more db.query spends, in %. */
-  scopedCpuMicrosPerOp: number | null
-  poolOnlyCpuMicrosPerOp: number | null
-  cpuOverheadPercent: number | null
-}
-
-export interface TargetCheck {
+export interface TargetResult {
+  /** What is judged, e.g. `SELECT 1, 1000 workers: pgsteward / best peer`. */
   name: string
-  target: string
+  /** The Node version it is judged on. */
+  runtime: string | null
+  goal: string
+  /** The median, formatted (`1.07x`, `412 B`). */
   measured: string
-  pass: boolean | null
+  /** The bootstrap 95% interval of the median, formatted; empty where no statistics apply. */
+  interval: string
+  verdict: Verdict | 'n/a'
+  /** Which peer it was against, client CPU per operation beside, what failed. */
+  detail: string
 }
 
 export interface BenchResult {
   mode: BenchSettings['mode']
+  /** Whether this run replaced bench/README.md (a full run of every workload) or went to results/trial/. */
+  published: boolean
   settings: BenchSettings
   machine: MachineDescription
   startedAt: string
   finishedAt: string
   wallSeconds: number
-  /** 1-minute load average when the run started and ended: other work on the machine skews every figure. */
-  loadAverage: { start: number; end: number }
-  throughput: ThroughputWorkloadResult[]
-  ownership: OwnershipOverhead | null
-  fairness: FairnessResult
-  endToEnd: EndToEndResult
-  targets: TargetCheck[]
+  /** 1, 5 and 15-minute load averages when the run started and ended: other work skews every figure. */
+  loadAverage: { start: number[]; end: number[] }
+  throughput: WorkloadResult[]
+  fairness: FairnessResult | null
+  endToEnd: EndToEndResult | null
+  targets: TargetResult[]
   notes: string[]
 }

@@ -1,65 +1,96 @@
 /**
- * pgsteward as the workloads use it: `db.query` / `db.transaction` for the SQL workloads, and
- * `db.session` and the pg.Pool facade for the pool-overhead, ownership-overhead and queueing workloads.
+ * pgsteward through its public API only, as an application uses it: `db.query` for one-shot
+ * statements, `db.transaction`, `db.session`, `db.close`. Two variants, each in a worker of its own:
+ *
+ * - `pgstewardPeer`: one-shot statements in a process where no scope ever ran, so on Node 20 no
+ *   AsyncLocalStorage promise hook is on. Its worker never runs a session or transaction.
+ * - `pgstewardApplicationPeer`: every run starts with one empty `db.session`, as in any
+ *   application that uses sessions or transactions: the database's AsyncLocalStorage has run, and
+ *   on Node 20 its promise hook then slows every promise in the process, any library's.
+ *   Acquire + release, transactions and the wait queue are scopes themselves, so they run here.
  */
-import { createDatabase, sql } from 'pgsteward'
-import type { StewardPgClient as Client } from 'pgsteward/pg'
+import { createDatabase, sql, type Database } from 'pgsteward'
 import { randomAccountId } from '../accounts.ts'
-import type { OpenPeer, PooledPeer } from './peer.ts'
+import type { OpenPeer, PooledPeer, WaitQueueProbe } from './peer.ts'
 
-async function openPgsteward(url: string, poolMax: number, scopesInUse: boolean, statementCacheSize?: number): Promise<OpenPeer> {
-  // Room for ten thousand queued acquirers to be served (well under a second normally).
-  const db = createDatabase({ connectionString: url, pool: { max: poolMax, acquireTimeoutMs: 60_000 }, statementCacheSize })
-  const facade = db.asPgPool()
-  if (scopesInUse) await db.session(() => Promise.resolve())
+const TEN = Array.from({ length: 10 }, (_, i) => i)
+const emptyScope = async (): Promise<void> => undefined
+
+function openDatabase(url: string, poolMax: number): Database {
+  // Room for ten thousand queued waiters to be served (well under a second normally).
+  return createDatabase({ connectionString: url, applicationName: 'pgsteward-bench', pool: { max: poolMax, acquireTimeoutMs: 60_000 } })
+}
+
+function oneShotOperations(db: Database): OpenPeer['operations'] {
+  const readAccount = (): Promise<unknown> => db.query(sql`SELECT * FROM bench_accounts WHERE id = ${randomAccountId()}`)
   return {
-    operations: {
-      // A session that runs no statement borrows and returns a connection: the pool's own cost, through the public API.
-      acquireRelease: () => db.session(() => Promise.resolve()),
-      selectOne: () => db.query(sql`SELECT 1`),
-      selectOneBypassingScopes: () => db.session((s) => s.query(sql`SELECT 1`)),
-      readAccount: () => db.query(sql`SELECT * FROM bench_accounts WHERE id = ${randomAccountId()}`),
-      updateAndReadAccount: () =>
-        db.transaction(async (tx) => {
-          const id = randomAccountId()
-          await tx.query(sql`UPDATE bench_accounts SET balance = balance + 1 WHERE id = ${id}`)
-          return tx.query(sql`SELECT * FROM bench_accounts WHERE id = ${id}`)
-        }),
-    },
-    // The wait queue through the pg.Pool facade's connect/release: the public way to hold a connection across awaits.
-    primitives: {
-      acquire: () => facade.connect(),
-      selectOne: (client: Client) => client.query('SELECT 1'),
-      release(client: Client) {
-        client.release()
-      },
-    },
-    async close() {
-      // close() also disables the database's AsyncLocalStorage, whose promise hook would otherwise
-      // stay on in this peer's worker and slow every run after this one.
-      await db.close({ timeoutMs: 5_000 })
-    },
+    selectOne: () => db.query(sql`SELECT 1`),
+    readAccount,
+    readTenAccounts: () => Promise.all(TEN.map(readAccount)),
   }
 }
 
-/** pgsteward as measured against the targets. */
 export const pgstewardPeer: PooledPeer = {
-  label: 'pgsteward',
-  open: (url, poolMax) => openPgsteward(url, poolMax, false),
+  open(url, poolMax) {
+    const db = openDatabase(url, poolMax)
+    return Promise.resolve({ operations: oneShotOperations(db), close: () => db.close({ timeoutMs: 5_000 }) })
+  },
 }
 
-/**
- * pgsteward after one `db.session`, as in any application that uses sessions or transactions:
- * on Node 20 that leaves the database's AsyncLocalStorage enabled, a promise hook installed for
- * the whole process, and every promise, any library's, then costs more. Shown for information.
- */
-export const pgstewardScopesInUsePeer: PooledPeer = {
-  label: 'pgsteward, AsyncLocalStorage on',
-  open: (url, poolMax) => openPgsteward(url, poolMax, true),
+export const pgstewardApplicationPeer: PooledPeer = {
+  async open(url, poolMax) {
+    const db = openDatabase(url, poolMax)
+    await db.session(emptyScope)
+    return {
+      operations: {
+        ...oneShotOperations(db),
+        // A session that runs no statement still borrows a connection and gives it back.
+        acquireRelease: () => db.session(emptyScope),
+        // Issued together: both belong to one scope, which keeps their order.
+        updateAndReadAccount: () =>
+          db.transaction(async (tx) => {
+            const id = randomAccountId()
+            const [, read] = await Promise.all([tx.query(sql`UPDATE bench_accounts SET balance = balance + 1 WHERE id = ${id}`), tx.query(sql`SELECT * FROM bench_accounts WHERE id = ${id}`)])
+            return read
+          }),
+      },
+      waitQueue: sessionWaitQueue(db, poolMax),
+      close: () => db.close({ timeoutMs: 5_000 }),
+    }
+  },
 }
 
-/** pgsteward with its statement cache off: every statement unnamed, as pg-pool sends them. Shown for information. */
-export const pgstewardNoStatementCachePeer: PooledPeer = {
-  label: 'pgsteward, statementCacheSize 0',
-  open: (url, poolMax) => openPgsteward(url, poolMax, false, 0),
+/** The wait queue as an application meets it: sessions waiting for a connection. */
+function sessionWaitQueue(db: Database, poolMax: number): WaitQueueProbe {
+  let scopes: (() => Promise<void>)[] = []
+  return {
+    async holdAll() {
+      let open!: () => void
+      const gate = new Promise<void>((resolve) => (open = resolve))
+      let holding = 0
+      let allHeld!: () => void
+      const held = new Promise<void>((resolve) => (allHeld = resolve))
+      const holders = Array.from({ length: poolMax }, () =>
+        db.session(async () => {
+          if (++holding === poolMax) allHeld()
+          await gate
+        }),
+      )
+      await held
+      return async () => {
+        open()
+        await Promise.all(holders)
+      }
+    },
+    prepare(count, onGranted) {
+      scopes = Array.from({ length: count }, (_, index) => async () => {
+        onGranted(index)
+        await db.query(sql`SELECT 1`)
+      })
+    },
+    enqueue: (index) => db.session(scopes[index] ?? emptyScope),
+    served: async (_index, queued) => {
+      await queued
+    },
+  }
 }

@@ -1,20 +1,22 @@
-/** Workload 1: borrow a connection and give it back, no query: the pool's own overhead. */
-import { ALS_ON_NOTE, PGSTEWARD, PGSTEWARD_SCOPES_IN_USE, type ThroughputWorkload } from './workload.ts'
+/** Borrow a connection and give it back, no statement: the pool's own cost. */
+import type { ThroughputWorkload } from './workload.ts'
 
-const NO_PRIMITIVE = 'no comparable primitive: connections are only lent inside a query or a callback'
+const NO_PRIMITIVE = 'no comparable primitive: connections are only lent inside a statement or a callback'
 
 export function acquireReleaseWorkload(workers: number): ThroughputWorkload {
   return {
     id: 'acquire-release',
-    title: '1. Acquire + release, no query',
-    description: 'pgsteward `db.pool.acquire()` / `db.pool.release(conn)` vs pg-pool `pool.connect()` / `client.release()`: pool overhead alone.',
+    group: 'acquire-release',
+    title: 'Acquire + release, no statement',
+    description: 'pgsteward `db.session(async () => {})` (a session that runs no statement still borrows and returns a connection) vs pg-pool `pool.connect()` / `client.release()`: the pool\'s own cost.',
     workers,
-    entries: [
-      { kind: 'pooled', label: PGSTEWARD, peer: 'pgsteward', operation: 'acquireRelease' },
-      { kind: 'pooled', label: PGSTEWARD_SCOPES_IN_USE, peer: 'pgsteward-scopes-in-use', operation: 'acquireRelease', note: ALS_ON_NOTE },
-      { kind: 'pooled', label: 'pg-pool', peer: 'pg-pool', operation: 'acquireRelease' },
-      { kind: 'n/a', label: 'postgres.js', note: NO_PRIMITIVE },
-      { kind: 'n/a', label: 'Slonik', note: NO_PRIMITIVE },
+    subject: 'pgsteward-app',
+    rows: [
+      { peer: 'pgsteward-app', operation: 'acquireRelease', label: 'pgsteward', note: 'a session is a scope: AsyncLocalStorage is on, as in any application using sessions' },
+      { peer: 'pg-pool', operation: 'acquireRelease' },
+      { peer: 'postgres.js', operation: null, note: NO_PRIMITIVE },
+      { peer: 'slonik', operation: null, note: NO_PRIMITIVE },
     ],
+    pgbench: [],
   }
 }

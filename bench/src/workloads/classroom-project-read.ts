@@ -1,12 +1,13 @@
 /**
- * Workload 5: end to end. The classroom service (Fastify, JWT, pgsteward) runs in this process on
+ * End to end. The classroom service (Fastify, JWT, pgsteward) runs in this process on
  * a fresh database of the run's server; autocannon, in a process of its own, drives
  * GET /projects/:id (a read-only repeatable-read transaction plus file reads) over loopback.
  * The service's pool is sampled alongside. There is no peer here: it is pgsteward inside a real
  * service, so what it shows is whether the pool is the limit (waiting, acquire waits), not a ratio.
  *
- * It runs after every other workload: the service's transactions turn on pgsteward's
- * AsyncLocalStorage, whose promise hook would otherwise slow whatever this process ran next.
+ * It runs after every other workload, in the bench's main process: the service is TypeScript
+ * loaded through tsx, as `npm start` runs it (pgsteward itself comes from its built dist/), and its
+ * transactions turn on pgsteward's AsyncLocalStorage in this process.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -106,7 +107,6 @@ async function startService(service: Service, context: EndToEndContext): Promise
   // As main.ts opens it, less leak detection: nothing here holds a connection for long.
   const db = createDatabase({ connectionString: config.databaseUrl, applicationName: 'classroom', pool: { max: config.dbPoolMax } })
   service.db = db
-  await db.ready()
   await migrateUp(db)
   const app = await buildApp({ config, db })
   service.app = app
@@ -169,9 +169,7 @@ async function measureRun(db: Database, load: () => Promise<AutocannonFigures>):
 async function stopService(service: Service, admin: pg.Client): Promise<void> {
   const steps: (() => Promise<unknown>)[] = [
     async () => service.app?.close(),
-    async () => {
-      await service.db?.close({ timeoutMs: 10_000 })
-    },
+    async () => service.db?.close({ timeoutMs: 10_000 }),
     async () => (service.databaseName === undefined ? undefined : admin.query(`DROP DATABASE IF EXISTS "${service.databaseName}" WITH (FORCE)`)),
     async () => (service.dataDir === undefined ? undefined : rm(service.dataDir, { recursive: true, force: true })),
   ]
@@ -204,7 +202,7 @@ function summarise(settings: BenchSettings, runs: EndToEndRun[], stats: ReturnTy
   const waits = stats?.acquireWaitMs
   return {
     id: 'classroom-project-read',
-    title: '5. End to end: classroom project read',
+    title: 'End to end: classroom project read',
     description: `The classroom service (Fastify, pgsteward pool max ${POOL_MAX}) in the bench process on a database of its own; GET /projects/:id (one read-only transaction, ${FILES.length} small files) driven by autocannon in a separate process over loopback.`,
     connections: endToEnd.connections,
     poolMax: POOL_MAX,

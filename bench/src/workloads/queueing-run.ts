@@ -1,8 +1,8 @@
 /**
- * One run of workload 6, performed in the peer's worker thread: a pool of ten whose connections
- * are all held; `waiters` acquirers queued at once, the heap read before and after (bytes per
- * waiter: what the pool and its promise keep for each); then the held connections released and
- * every acquirer, when served, runs a tiny SELECT 1 and releases, serving the next.
+ * One run of the wait-queue workload, performed in the peer's worker thread: a pool of ten whose
+ * connections are all held; `waiters` callers queued at once, the heap read before and after
+ * (bytes per waiter: what the pool keeps for each); then the held connections given back and every
+ * waiter, when served, runs SELECT 1 and gives its connection back, serving the next.
  *
  * Waits count from the release of the held connections, so the pause for the heap readings
  * (full collections) is not in them.
@@ -14,48 +14,41 @@ import type { FairnessRun } from '../results.ts'
 import { percentileOf } from '../stats.ts'
 import { withTimeLimit } from '../time-limit.ts'
 
-export async function queueingRun(peer: PooledPeer, job: Pick<QueueingJob, 'url' | 'poolMax' | 'waiters' | 'drainTimeoutMs'>): Promise<FairnessRun> {
+export async function queueingRun(peer: PooledPeer, label: string, job: Pick<QueueingJob, 'url' | 'poolMax' | 'waiters' | 'drainTimeoutMs'>): Promise<FairnessRun> {
   const { waiters } = job
   const open = await peer.open(job.url, job.poolMax)
   try {
-    const pool = open.primitives
-    if (pool === undefined) throw new Error(`${peer.label} has no acquire / release primitives`)
-    const held = await Promise.all(Array.from({ length: job.poolMax }, () => pool.acquire()))
+    const queue = open.waitQueue
+    if (queue === undefined) throw new Error(`${label} offers no way to wait for a connection`)
+    const giveBack = await queue.holdAll()
 
     // Everything the measurement itself needs is allocated before the first heap reading.
     const pending = new Array<Promise<unknown> | null>(waiters).fill(null)
     const grantedAt = new Float64Array(waiters)
     const grantOrder = new Int32Array(waiters)
+    let granted = 0
+    queue.prepare(waiters, (index) => {
+      grantedAt[index] = performance.now()
+      grantOrder[index] = granted++
+    })
     const heapBefore = settledHeapUsed()
-    for (let i = 0; i < waiters; i++) pending[i] = pool.acquire()
+    for (let i = 0; i < waiters; i++) pending[i] = queue.enqueue(i)
     const heapAfter = settledHeapUsed()
 
-    let granted = 0
     let errors = 0
     let firstError: string | undefined
-    const served = pending.map((acquired, i) =>
-      (acquired ?? Promise.reject(new Error('not queued'))).then(
-        async (conn) => {
-          grantedAt[i] = performance.now()
-          grantOrder[i] = granted++
-          try {
-            await pool.selectOne(conn)
-          } finally {
-            pool.release(conn)
-          }
-        },
-        (err: unknown) => {
-          errors++
-          firstError ??= err instanceof Error ? err.message : String(err)
-        },
-      ),
+    const served = pending.map((queued, i) =>
+      queue.served(i, queued ?? Promise.reject(new Error('not queued'))).catch((err: unknown) => {
+        errors++
+        firstError ??= err instanceof Error ? err.message : String(err)
+      }),
     )
     const serviceStart = performance.now()
-    for (const conn of held) pool.release(conn)
-    await withTimeLimit(Promise.all(served), job.drainTimeoutMs, `serving ${waiters} queued acquirers`)
+    await giveBack()
+    await withTimeLimit(Promise.all(served), job.drainTimeoutMs, `serving ${waiters} queued waiters`)
 
     const waits = grantedAt.map((at) => at - serviceStart)
-    // An acquirer granted before one that queued earlier: first-come-first-served broken.
+    // A waiter served before one that queued earlier: first-come-first-served broken.
     let servedOutOfOrder = 0
     let latestGrantSoFar = -1
     for (const order of grantOrder) {
@@ -76,7 +69,7 @@ export async function queueingRun(peer: PooledPeer, job: Pick<QueueingJob, 'url'
       ...(firstError === undefined ? {} : { firstError }),
     }
   } finally {
-    await withTimeLimit(open.close(), 15_000, `closing ${peer.label}`)
+    await withTimeLimit(open.close(), 15_000, `closing ${label}`)
   }
 }
 
