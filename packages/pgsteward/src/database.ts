@@ -31,6 +31,9 @@ import { sql, type CompiledQuery } from './sql.js'
 
 type Listener<K extends keyof DatabaseEvents> = (...args: DatabaseEvents[K]) => void
 
+/** What runs on a lease: its work, and what to do once it settled, before the lease goes back. */
+type LeaseBody<T> = (lease: Lease) => { work: Promise<T>; end: (() => void) | undefined }
+
 /** Only `createDatabase` (and this package's own entry points) may construct a Database: options must be validated first. */
 const CONSTRUCT: unique symbol = Symbol('pgsteward.createDatabase')
 
@@ -111,24 +114,29 @@ export class Database extends QueryableBase {
    *   await s.query(sql`set local work_mem = '64MB'`)
    * }, { timeoutMs: 5_000 })
    */
-  async session<T>(fn: (session: Session) => Promise<T>, options?: SessionOptions): Promise<T> {
-    checkCallOptions(options, SESSION_OPTION_KINDS, 'db.session')
-    if (this.#options.pooler === 'transaction') {
-      throw new MisuseError(
-        "db.session is not available with pooler: 'transaction': behind a transaction-mode pooler consecutive statements may reach different server connections, so a session's state would not last. Use db.transaction, whose statements share one server connection.",
-      )
+  session<T>(fn: (session: Session) => Promise<T>, options?: SessionOptions): Promise<T> {
+    // Not async, for the same reason as transaction(): misuse rejects, nothing costs a promise more.
+    try {
+      checkCallOptions(options, SESSION_OPTION_KINDS, 'db.session')
+      if (this.#options.pooler === 'transaction') {
+        throw new MisuseError(
+          "db.session is not available with pooler: 'transaction': behind a transaction-mode pooler consecutive statements may reach different server connections, so a session's state would not last. Use db.transaction, whose statements share one server connection.",
+        )
+      }
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)))
     }
     const current = this.#als.getStore()
     if (current !== undefined && !options?.independent) {
       if (options?.signal !== undefined || options?.timeoutMs !== undefined) {
-        throw new MisuseError('db.session inside an open scope joins it and cannot take its own signal or timeoutMs: pass independent: true for a separate session.')
+        return Promise.reject(new MisuseError('db.session inside an open scope joins it and cannot take its own signal or timeoutMs: pass independent: true for a separate session.'))
       }
       return this.#als.run(current, () => fn(current))
     }
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
     return this.#withLease('session', this.#pool.callSites.capture(this.session), options, current, (lease) => {
       const scope = new Scope(this.#host, lease, 'session', undefined, lease.openedAt)
-      return this.#als.run(scope, () => fn(scope)).finally(() => scope.close())
+      return { work: this.#als.run(scope, () => fn(scope)), end: () => scope.close() }
     })
   }
 
@@ -158,45 +166,75 @@ export class Database extends QueryableBase {
     const current = this.#als.getStore()
     if (current !== undefined && !options?.independent) return current.transaction(fn, options)
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
-    return this.#withLease('transaction', this.#pool.callSites.capture(this.transaction), options, current, (lease) =>
-      runTransaction(this.#host, lease, undefined, fn, options),
+    return this.#withLease('transaction', this.#pool.callSites.capture(this.transaction), options, current, (lease) => ({
+      work: runTransaction(this.#host, lease, undefined, fn, options),
+      end: undefined,
+    }))
+  }
+
+  /**
+   * Borrow a lease, run `body` on it, give it back. The common case (no signal or timeout, an idle
+   * connection lent at once) costs no promise beyond the body's own: with AsyncLocalStorage's
+   * hooks on, each promise costs more again.
+   */
+  #withLease<T>(kind: LeaseKind, openedAt: CallSite | undefined, options: SessionOptions | undefined, holder: Scope | undefined, body: LeaseBody<T>): Promise<T> {
+    const outer = holder?.lease.heldChain ?? []
+    if (options?.signal !== undefined || options?.timeoutMs !== undefined) return this.#withGuardedLease(kind, openedAt, options, outer, body)
+    let granted: Lease | undefined
+    let failed: Error | undefined
+    let later: ((lease: Lease) => void) | undefined
+    let laterFailed: ((err: Error) => void) | undefined
+    borrowLease(
+      this.#pool,
+      kind,
+      openedAt,
+      undefined,
+      outer,
+      (lease) => (later === undefined ? (granted = lease) : later(lease)),
+      (err) => (laterFailed === undefined ? (failed = err) : laterFailed(err)),
+    )
+    if (granted !== undefined) return this.#runOnLease(granted, body)
+    if (failed !== undefined) return Promise.reject(failed)
+    return new Promise<Lease>((resolve, reject) => {
+      later = resolve
+      laterFailed = reject
+    }).then((lease) => this.#runOnLease(lease, body))
+  }
+
+  #runOnLease<T>(lease: Lease, body: LeaseBody<T>): Promise<T> {
+    let run: { work: Promise<T>; end: (() => void) | undefined }
+    try {
+      run = body(lease)
+    } catch (err) {
+      run = { work: Promise.reject(err instanceof Error ? err : new Error(String(err))), end: undefined }
+    }
+    const { work, end } = run
+    return work.then(
+      (value) => {
+        end?.()
+        const deferred = this.#endLease(lease)
+        return deferred === undefined ? value : deferred.then(() => value)
+      },
+      (err: unknown) => {
+        end?.()
+        const deferred = this.#endLease(lease)
+        if (deferred === undefined) throw err
+        return deferred.then(() => {
+          throw err
+        })
+      },
     )
   }
 
-  #withLease<T>(kind: LeaseKind, openedAt: CallSite | undefined, options: SessionOptions | undefined, holder: Scope | undefined, body: (lease: Lease) => Promise<T>): Promise<T> {
-    const outer = holder?.lease.heldChain ?? []
-    if (options?.signal !== undefined || options?.timeoutMs !== undefined) return this.#withGuardedLease(kind, openedAt, options, outer, body)
-    // The common case, no signal or timeout, in promise reactions rather than an async function:
-    // with AsyncLocalStorage's hooks on, each await costs a promise more.
-    return new Promise<Lease>((resolve, reject) => borrowLease(this.#pool, kind, openedAt, undefined, outer, resolve, reject)).then((lease) => {
-      let work: Promise<T>
-      try {
-        work = body(lease)
-      } catch (err) {
-        work = Promise.reject(err instanceof Error ? err : new Error(String(err)))
-      }
-      return work.then(
-        (value) => {
-          const deferred = this.#endLease(lease)
-          return deferred === undefined ? value : deferred.then(() => value)
-        },
-        (err: unknown) => {
-          const deferred = this.#endLease(lease)
-          if (deferred === undefined) throw err
-          return deferred.then(() => {
-            throw err
-          })
-        },
-      )
-    })
-  }
-
-  async #withGuardedLease<T>(kind: LeaseKind, openedAt: CallSite | undefined, options: SessionOptions, outer: readonly PooledConnection[], body: (lease: Lease) => Promise<T>): Promise<T> {
+  async #withGuardedLease<T>(kind: LeaseKind, openedAt: CallSite | undefined, options: SessionOptions, outer: readonly PooledConnection[], body: LeaseBody<T>): Promise<T> {
     const abort = AbortScope.from(options.signal, options.timeoutMs) as AbortScope
     try {
       const lease = await openLease(this.#pool, kind, openedAt, { signal: abort.signal }, outer)
       try {
-        return await guard(lease, body, abort.signal, this.#options.cancelGraceMs)
+        return await guard(lease, (l) => {
+          const { work, end } = body(l)
+          return end === undefined ? work : work.finally(end)
+        }, abort.signal, this.#options.cancelGraceMs)
       } finally {
         await this.#endLease(lease)
       }

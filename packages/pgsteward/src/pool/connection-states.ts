@@ -5,6 +5,9 @@
 import { performance } from 'node:perf_hooks'
 import type { PooledConnection, SlotState } from './pooled-connection.js'
 
+/** States in which a slot is in someone's hands or being worked on: the process must stay alive meanwhile. */
+const BUSY: ReadonlySet<SlotState> = new Set(['validating', 'exclusive', 'shared', 'resetting'])
+
 export class ConnectionStates {
   readonly connecting = new Set<PooledConnection>()
   /** A stack: the most recently returned connection is lent first, so the rest can time out. */
@@ -24,10 +27,21 @@ export class ConnectionStates {
     return this.validating.size + this.exclusive.size + this.shared.size + this.resetting.size
   }
 
-  move(conn: PooledConnection, to: SlotState): void {
+  /** Called with true when the first slot leaves idle or connecting for lent/checked/cleaned, false when the last comes back. */
+  onBusyChange: ((busy: boolean) => void) | undefined
+  #busy = 0
+
+  /** Move `conn` to `to`; `now` (performance.now()) saves the hot paths a second clock read. */
+  move(conn: PooledConnection, to: SlotState, now = performance.now()): void {
+    const wasBusy = BUSY.has(conn.state)
     this.#remove(conn)
     conn.state = to
-    conn.since = performance.now()
+    conn.since = now
+    const isBusy = BUSY.has(to)
+    if (wasBusy !== isBusy) {
+      this.#busy += isBusy ? 1 : -1
+      if (isBusy ? this.#busy === 1 : this.#busy === 0) this.onBusyChange?.(isBusy)
+    }
     switch (to) {
       case 'connecting':
         this.connecting.add(conn)
@@ -58,6 +72,10 @@ export class ConnectionStates {
         return
       case 'idle': {
         // The one being lent is nearly always the top of the stack.
+        if (this.idle[this.idle.length - 1] === conn) {
+          this.idle.pop()
+          return
+        }
         const index = this.idle.lastIndexOf(conn)
         if (index >= 0) this.idle.splice(index, 1)
         return

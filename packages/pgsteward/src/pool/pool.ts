@@ -100,6 +100,8 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   #retryTimer: NodeJS.Timeout | undefined
   #deadlineTimer: NodeJS.Timeout | undefined
   #housekeeping: NodeJS.Timeout | undefined
+  /** Ref'd while any connection is busy (see the constructor). */
+  #keepAlive: NodeJS.Timeout | undefined
   #sweepEveryMs = 0
   /** An idle timeout shorter than the sweep interval gets a sweep of its own when a connection goes idle. */
   #shortIdleSweep: NodeJS.Timeout | undefined
@@ -110,6 +112,16 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     this.#options = options
     this.#statementNames = options.statementCacheSize > 0 ? new StatementNames(options.statementCacheSize) : undefined
     this.callSites = new CallSiteRecorder(options.callSites, options.pool.leakDetectionMs > 0)
+    // Sockets never keep the process alive by themselves (an idle pool must not); one timer does,
+    // while any connection is lent or being checked or cleaned, which is when work is under way.
+    this.states.onBusyChange = (busy) => {
+      if (!busy) {
+        this.#keepAlive?.unref()
+        return
+      }
+      this.#keepAlive ??= setInterval(() => undefined, 2 ** 30)
+      this.#keepAlive.ref()
+    }
     this.#listeners = {
       closed: (wire, err) => {
         const state = this.#slotOf.get(wire)?.state
@@ -215,8 +227,9 @@ export class Pool extends EventEmitter<DatabaseEvents> {
       if (conn.state === 'closed') return // cut off by close(), nothing to give back
       throw new Error(`pgsteward: connection #${conn.id} released while ${conn.state}`)
     }
-    this.#noteReturn(conn)
-    this.#takeBack(conn, destroy ? 'released-with-error' : undefined)
+    const now = performance.now()
+    this.#noteReturn(conn, now)
+    this.#takeBack(conn, destroy ? 'released-with-error' : undefined, now)
   }
 
   // ------------------------------------------------------------------ shared borrowing (one-shot statements)
@@ -248,9 +261,10 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   /** One shared statement is done with `conn`. */
   releaseShared(conn: PooledConnection): void {
     if (conn.state !== 'shared') return
-    this.#noteReturn(conn)
+    const now = performance.now()
+    this.#noteReturn(conn, now)
     if (--conn.sharedCount > 0) return
-    this.#takeBack(conn, undefined)
+    this.#takeBack(conn, undefined, now)
   }
 
   #leastBusyShared(): PooledConnection | undefined {
@@ -298,8 +312,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   }
 
   /** Pop the most recent idle connection that is not past its lifetime. */
-  #takeIdle(): PooledConnection | undefined {
-    const now = performance.now()
+  #takeIdle(now = performance.now()): PooledConnection | undefined {
     for (;;) {
       const conn = this.states.idle[this.states.idle.length - 1]
       if (conn === undefined) return undefined
@@ -311,8 +324,9 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   /** Lend an idle connection, checking it first with a round trip if it has been idle a while. */
   #lendIdle(conn: PooledConnection, kind: 'exclusive' | 'shared', request: AcquireRequest | undefined, grant: Grant, fail: Fail): void {
     const site = request?.site ?? this.#oneShotSite()
-    if (!this.#needsValidation(conn)) {
-      this.#lend(conn, kind, 0, site)
+    const now = performance.now()
+    if (!this.#needsValidation(conn, now)) {
+      this.#lend(conn, kind, 0, site, now)
       return grant(conn)
     }
     // Validation counts against the caller's deadline, like any other wait.
@@ -325,10 +339,9 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     return this.#options.pool.leakDetectionMs > 0 ? captureCallSite(Pool.prototype.acquire) : undefined
   }
 
-  #lend(conn: PooledConnection, kind: 'exclusive' | 'shared', waitedMs: number, site: CallSite | undefined): void {
-    this.states.move(conn, kind)
+  #lend(conn: PooledConnection, kind: 'exclusive' | 'shared', waitedMs: number, site: CallSite | undefined, now: number): void {
+    this.states.move(conn, kind, now)
     conn.sharedCount = kind === 'shared' ? 1 : 0
-    conn.wire?.setRef(true)
     this.#noteLend(conn, waitedMs, site)
   }
 
@@ -347,9 +360,9 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     if (this.listenerCount('acquire') > 0) this.emit('acquire', { connectionId: conn.id, waitedMs })
   }
 
-  #noteReturn(conn: PooledConnection): void {
+  #noteReturn(conn: PooledConnection, now: number): void {
     this.counters.released++
-    const heldMs = performance.now() - conn.since
+    const heldMs = now - conn.since
     if (conn.leakTimer !== undefined) {
       clearTimeout(conn.leakTimer)
       conn.leakTimer = undefined
@@ -467,23 +480,22 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     }
   }
 
-  #serveWaiter(conn: PooledConnection, waiter: Waiter): void {
+  #serveWaiter(conn: PooledConnection, waiter: Waiter, now = performance.now()): void {
     this.#settleWaiter(waiter)
-    this.#lend(conn, waiter.kind, performance.now() - waiter.enqueuedAt, waiter.site)
+    this.#lend(conn, waiter.kind, now - waiter.enqueuedAt, waiter.site, now)
     waiter.grant(conn)
   }
 
   /** A clean connection is free: give it to the oldest waiter (and, if shared, to the shared waiters behind), or shelve it. */
-  #offer(conn: PooledConnection): void {
+  #offer(conn: PooledConnection, now = performance.now()): void {
     const waiter = this.#shiftWaiter()
     if (waiter === undefined) {
-      this.states.move(conn, 'idle')
-      conn.wire?.setRef(false)
+      this.states.move(conn, 'idle', now)
       this.#notifyIfEmpty()
       this.#sweepAfterShortIdle()
       return
     }
-    this.#serveWaiter(conn, waiter)
+    this.#serveWaiter(conn, waiter, now)
     if (waiter.kind !== 'shared' || !this.#options.pipelining) return
     // Waiters that connections being opened will serve are left for them: pipelining is for when there is no other connection to be had.
     while (conn.sharedCount < MAX_PIPELINE_DEPTH && this.#waiters.size > this.#comingSoon() && this.#waiters.peek()?.kind === 'shared') {
@@ -491,7 +503,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
       this.#settleWaiter(next)
       conn.sharedCount++
       this.counters.pipelined++
-      this.#noteLend(conn, performance.now() - next.enqueuedAt, next.site)
+      this.#noteLend(conn, now - next.enqueuedAt, next.site)
       next.grant(conn)
     }
   }
@@ -542,8 +554,8 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   }
 
   /** Idle for a while, or idle when another connection was lost: check it with a round trip before lending. */
-  #needsValidation(conn: PooledConnection): boolean {
-    return conn.suspect || performance.now() - conn.since > this.#options.pool.validateAfterIdleMs
+  #needsValidation(conn: PooledConnection, now = performance.now()): boolean {
+    return conn.suspect || now - conn.since > this.#options.pool.validateAfterIdleMs
   }
 
   // ------------------------------------------------------------------ taking back
@@ -552,7 +564,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
    * A connection came back. A clean one is lent on at once; one inside a transaction, with
    * something in flight, or with changed session state is cleaned first (or destroyed).
    */
-  #takeBack(conn: PooledConnection, forced: DestroyReason | undefined): void {
+  #takeBack(conn: PooledConnection, forced: DestroyReason | undefined, now = performance.now()): void {
     const wire = conn.wire
     if (forced !== undefined) return this.#destroy(conn, forced)
     if (wire === undefined || wire.closed) return this.#destroy(conn, 'broken')
@@ -562,20 +574,20 @@ export class Pool extends EventEmitter<DatabaseEvents> {
       void this.#reset(conn, wire)
       return
     }
-    this.#shelve(conn)
+    this.#shelve(conn, now)
   }
 
-  #shelve(conn: PooledConnection): void {
+  #shelve(conn: PooledConnection, now = performance.now()): void {
     if (this.#closing) return this.#destroy(conn, 'closing')
-    if (conn.retireAt <= performance.now()) return this.#destroy(conn, 'lifetime')
-    this.#offer(conn)
+    if (conn.retireAt <= now) return this.#destroy(conn, 'lifetime')
+    this.#offer(conn, now)
   }
 
   /** Bring a returned connection back to a known idle state within the grace period, or destroy it. */
   async #reset(conn: PooledConnection, wire: WireConnection): Promise<void> {
     const grace = this.#options.cancelGraceMs
     this.counters.resets++
-    wire.dropQueued(new AbortedError('the connection was returned to the pool'))
+    if (wire.queued > 0) wire.dropQueued(new AbortedError('the connection was returned to the pool'))
     let clean = false
     try {
       if (!wire.quiet && !(await cancelUntilQuiet(wire, grace))) return
@@ -645,6 +657,8 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     // Still the time it entered 'connecting': how long opening it took.
     const connectMs = performance.now() - conn.since
     conn.wire = wire
+    // The pool's keep-alive timer holds the process while work is under way; a socket never does.
+    wire.setRef(false)
     this.#slotOf.set(wire, conn)
     this.#connectFailures = 0
     this.counters.created++
@@ -836,6 +850,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
         await Promise.all(busy.map((c) => (c.wire as WireConnection).cancel(grace)))
       }
       for (const conn of [...this.states.all()]) this.#destroy(conn, 'closing')
+      clearInterval(this.#keepAlive)
     })()
     return this.#closed
   }

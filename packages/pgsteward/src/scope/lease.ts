@@ -40,8 +40,7 @@ export class Lease {
   readonly wire: WireConnection
   readonly kind: LeaseKind
   readonly openedAt: CallSite | undefined
-  /** The connections of the scopes this lease was opened inside, and its own: what the asking chain holds. */
-  readonly heldChain: readonly PooledConnection[]
+  readonly #outer: readonly PooledConnection[]
   readonly #pool: Pool
   readonly #cache: boolean
   #released = false
@@ -71,9 +70,14 @@ export class Lease {
     this.wire = conn.wire as WireConnection
     this.kind = kind
     this.openedAt = openedAt
-    this.heldChain = [...outer, conn]
+    this.#outer = outer
     this.traceScope = kind
     this.#cache = pool.options.statementCacheSize > 0
+  }
+
+  /** The connections of the scopes this lease was opened inside, and its own: what the asking chain holds. */
+  get heldChain(): readonly PooledConnection[] {
+    return [...this.#outer, this.conn]
   }
 
   get released(): boolean {
@@ -192,7 +196,9 @@ export class Lease {
   release(destroy = false): void {
     if (this.#released) return
     this.#released = true
-    this.wire.dropQueued(this.refusal() as Error)
+    // Statements the owner queued and never saw written (it ended without awaiting them) fail with
+    // why: built only then, since an error captures a stack.
+    if (this.wire.queued > 0) this.wire.dropQueued(this.abortError ?? new SessionClosedError(this.kind === 'checkout' ? 'client' : this.kind, this.openedAt?.stack))
     this.#pool.release(this.conn, destroy)
   }
 }

@@ -169,6 +169,11 @@ export class WireConnection {
     return this.#inFlight.length
   }
 
+  /** Entries waiting to be written. */
+  get queued(): number {
+    return this.#queued.length
+  }
+
   /** Nothing in flight and nothing waiting to be written. */
   get quiet(): boolean {
     return this.#inFlight.length === 0 && this.#queued.length === 0
