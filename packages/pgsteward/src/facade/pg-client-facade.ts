@@ -25,22 +25,39 @@ export interface ClientLink {
   release(destroy: boolean): void
 }
 
+/**
+ * The client `pool.connect()` hands out: `query`, `release`, `processID`, `escapeIdentifier`,
+ * `escapeLiteral` and the 'notification' and 'notice' events, as node-postgres's PoolClient has
+ * them. A second `release` throws, as in node-postgres; a query after release is refused.
+ * @example
+ * ```ts
+ * const client = await pool.connect()
+ * try {
+ *   await client.query('LISTEN jobs')
+ *   client.on('notification', (message) => console.log(message.payload))
+ * } finally {
+ *   client.release()
+ * }
+ * ```
+ */
 export class StewardPgClient extends EventEmitter {
   #link: ClientLink | undefined
   readonly #onRelease: (client: StewardPgClient, err: Error | undefined) => void
   readonly #binary: boolean
 
+  /** @internal Made by the pool facade only. */
   constructor(onRelease: (client: StewardPgClient, err: Error | undefined) => void, binary = false) {
     super()
     this.#onRelease = onRelease
     this.#binary = binary
   }
 
-  /** Called by the facade when it lends this client. */
+  /** @internal Called by the facade when it lends this client. */
   checkOut(link: ClientLink): void {
     this.#link = link
   }
 
+  /** Whether the client is checked out (not yet released). */
   get checkedOut(): boolean {
     return this.#link !== undefined
   }
@@ -53,6 +70,15 @@ export class StewardPgClient extends EventEmitter {
   /**
    * Return the client to the pool. `release(true)` or `release(error)` destroys the connection
    * instead, as node-postgres does; a failed statement alone does not.
+   * @example
+   * ```ts
+   * const client = await pool.connect()
+   * try {
+   *   await client.query('SELECT 1')
+   * } finally {
+   *   client.release()
+   * }
+   * ```
    */
   release = (err?: Error | boolean): void => {
     const link = this.#link
@@ -63,7 +89,14 @@ export class StewardPgClient extends EventEmitter {
     link.release(err === true || err instanceof Error)
   }
 
-  /** node-postgres's `query`, with its overloads: text or config, values, callback, or a submittable. */
+  /**
+   * node-postgres's `query`, with its overloads: text or config, values, callback, or a submittable
+   * (pg-cursor, pg-query-stream), on this client's connection.
+   * @example
+   * ```ts
+   * const { rows } = await client.query('SELECT * FROM jobs WHERE state = $1 FOR UPDATE SKIP LOCKED LIMIT 10', ['ready'])
+   * ```
+   */
   query = ((first: unknown, second?: unknown, third?: unknown): unknown => this.#query(first, second, third)) as pg.PoolClient['query']
 
   #query(first: unknown, second: unknown, third: unknown): unknown {
@@ -86,10 +119,24 @@ export class StewardPgClient extends EventEmitter {
     return runConfig(link, text === args.config.text ? args.config : { ...args.config, text }, args.callback)
   }
 
+  /**
+   * Quote an identifier, as node-postgres's `escapeIdentifier`.
+   * @example
+   * ```ts
+   * await client.query(`SELECT * FROM ${client.escapeIdentifier(table)}`)
+   * ```
+   */
   escapeIdentifier(value: string): string {
     return pg.escapeIdentifier(value)
   }
 
+  /**
+   * Quote a string literal, as node-postgres's `escapeLiteral`. Prefer parameters (`$1`).
+   * @example
+   * ```ts
+   * await client.query(`NOTIFY jobs, ${client.escapeLiteral(payload)}`)
+   * ```
+   */
   escapeLiteral(value: string): string {
     return pg.escapeLiteral(value)
   }

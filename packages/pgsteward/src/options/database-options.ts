@@ -111,9 +111,9 @@ export interface DatabaseOptions {
   callSites?: CallSiteMode
   /** Turn start-up warnings (pool larger than the server can serve) into errors. (Default: false) */
   strict?: boolean
-  /** Pool sizing and timing. */
+  /** Pool sizing and timing. (Default: each field's own, see {@link PoolOptions}) */
   pool?: PoolOptions
-  /** Defaults for `transaction(fn, { retry })`. */
+  /** Defaults for `transaction(fn, { retry })`. (Default: each field's own, see {@link RetryOptions}) */
   retry?: RetryOptions
 }
 
