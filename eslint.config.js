@@ -33,7 +33,7 @@ export default tseslint.config(
     },
   },
   // JavaScript that no tsconfig includes (tool configs, the plain-Node scripts the consumer test runs in a fresh project): linted without types.
-  { files: ['eslint.config.js', '**/typedoc.config.js', '**/test/consumer/*.{mjs,cjs}'], ...tseslint.configs.disableTypeChecked },
-  { files: ['**/typedoc.config.js', '**/test/consumer/*.{mjs,cjs}'], languageOptions: { globals: { URL: 'readonly', console: 'readonly', process: 'readonly' } } },
+  { files: ['eslint.config.js', 'knip.config.js', '**/typedoc.config.js', '**/test/package/consumer/*.{mjs,cjs}'], ...tseslint.configs.disableTypeChecked },
+  { files: ['**/typedoc.config.js', '**/test/package/consumer/*.{mjs,cjs}'], languageOptions: { globals: { URL: 'readonly', console: 'readonly', process: 'readonly' } } },
   { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly' } }, rules: { '@typescript-eslint/no-require-imports': 'off' } },
 )

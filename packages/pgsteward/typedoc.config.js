@@ -1,13 +1,13 @@
 // The API reference (`npm run docs`, into api-docs/, which git ignores) and the documentation
-// check inside `npm test` (test/api-docs.test.ts) read this one configuration. The entry points
+// check inside `npm test` (test/package/api-docs.test.ts) read this one configuration. The entry points
 // are the package's `exports`, so a new entry point is documented and checked without an edit here.
 import { readFileSync } from 'node:fs'
 
 /** @type {{ exports: Record<string, string | { default?: string }> }} */
 const manifest = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'))
 
-/** `./dist/pg.js` is built from `./src/pg.ts`. */
-const entryPoints = Object.values(manifest.exports).flatMap((target) =>
+/** The sources of the package's entry points: `./dist/pg.js` is built from `./src/pg.ts`. Knip reads them too. */
+export const entryPoints = Object.values(manifest.exports).flatMap((target) =>
   typeof target === 'object' && target.default !== undefined ? [target.default.replace(/^\.\/dist\//, './src/').replace(/\.js$/, '.ts')] : [],
 )
 

@@ -24,7 +24,7 @@ import {
   type Reflection,
 } from 'typedoc'
 
-const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url))
+const PACKAGE_DIR = fileURLToPath(new URL('../..', import.meta.url))
 const SOURCES = path.join(PACKAGE_DIR, 'src') + path.sep
 
 /** Keeps what TypeDoc reports, so a failure lists every finding at once. */

@@ -25,7 +25,7 @@ import { after, before, describe, it, type TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { createTestDatabase, nodeBinary, type NodeBinary } from '@pgsteward/testkit'
 
-const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url))
+const PACKAGE_DIR = fileURLToPath(new URL('../..', import.meta.url))
 const FIXTURES = fileURLToPath(new URL('./consumer/', import.meta.url))
 /** A first run downloads three Node releases and the dependencies; later runs find them cached. */
 const PREPARE_TIMEOUT_MS = 15 * 60_000
