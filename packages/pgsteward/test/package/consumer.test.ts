@@ -28,7 +28,7 @@ import { createTestDatabase, nodeBinary, type NodeBinary } from '@pgsteward/test
 const PACKAGE_DIR = fileURLToPath(new URL('../..', import.meta.url))
 const FIXTURES = fileURLToPath(new URL('./consumer/', import.meta.url))
 /** A first run downloads three Node releases and the dependencies; later runs find them cached. */
-const PREPARE_TIMEOUT_MS = 15 * 60_000
+const PREPARE_TIMEOUT_MS = 9 * 60_000
 const STEP_TIMEOUT_MS = 3 * 60_000
 
 interface Manifest {
