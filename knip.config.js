@@ -8,6 +8,8 @@ import { entryPoints } from './packages/pgsteward/typedoc.config.js'
 const config = {
   // A module's constants and types may be exported for its readers even if only it uses them.
   ignoreExportsUsedInFile: true,
+  // conflict() has no caller on this branch; on main classroom's events/routes.ts calls it. Drop this after the merge.
+  ignoreIssues: { 'apps/classroom/src/http-errors.ts': ['exports'] },
   workspaces: {
     'packages/pgsteward': {
       entry: [...entryPoints, 'test/**/*.test.ts', 'test/fixtures/*.ts', 'test/package/consumer/*.{ts,cts,mjs,cjs}'],

@@ -22,6 +22,7 @@ export const notFound = (what = 'resource'): HttpError => new HttpError(404, 'NO
 export const badRequest = (message: string): HttpError => new HttpError(400, 'BAD_REQUEST', message)
 export const unauthorized = (message = 'Authentication required.'): HttpError => new HttpError(401, 'UNAUTHORIZED', message)
 export const forbidden = (message: string): HttpError => new HttpError(403, 'FORBIDDEN', message)
+export const conflict = (message: string, details?: Record<string, unknown>): HttpError => new HttpError(409, 'CONFLICT', message, details)
 
 interface ErrorBody {
   error: string
