@@ -18,10 +18,15 @@ const config = {
       ignoreDependencies: ['publint', '@arethetypeswrong/cli'],
     },
     'packages/testkit': {
+      entry: ['test/**/*.test.ts', 'test/fixtures/*.ts'],
+    },
+    'packages/embedded-postgres': {
       entry: ['test/**/*.test.ts'],
     },
     'apps/classroom': {
       entry: ['test/**/*.test.ts'],
+      // PostgreSQL's client from the operating system (Debian's postgresql-client), not an npm package.
+      ignoreBinaries: ['psql'],
     },
     lab: {
       entry: ['test/**/*.test.ts'],
