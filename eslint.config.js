@@ -4,7 +4,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', '.scratch/**', '**/.data/**', 'bench/results/**'] },
+  { ignores: ['**/node_modules/**', '**/dist/**', '**/api-docs/**', '.scratch/**', '**/.data/**', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -32,5 +32,8 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', name: ['it', 'test', 'describe', 'suite'], package: 'node:test' }] }],
     },
   },
-  { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+  // JavaScript that no tsconfig includes (tool configs, the plain-Node scripts the consumer test runs in a fresh project): linted without types.
+  { files: ['eslint.config.js', 'knip.config.js', '**/typedoc.config.js', '**/test/package/consumer/*.{mjs,cjs}'], ...tseslint.configs.disableTypeChecked },
+  { files: ['**/typedoc.config.js', '**/test/package/consumer/*.{mjs,cjs}'], languageOptions: { globals: { URL: 'readonly', console: 'readonly', process: 'readonly' } } },
+  { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly' } }, rules: { '@typescript-eslint/no-require-imports': 'off' } },
 )

@@ -43,7 +43,6 @@ export const invalidField = (field: string, message: string): HttpError => new H
 export const unauthorized = (message = 'Authentication required.'): HttpError => new HttpError(401, 'UNAUTHORIZED', message)
 export const forbidden = (message: string): HttpError => new HttpError(403, 'FORBIDDEN', message)
 export const conflict = (message: string, details?: Record<string, unknown>): HttpError => new HttpError(409, 'CONFLICT', message, details)
-export const unavailable = (message: string): HttpError => new HttpError(503, 'UNAVAILABLE', message)
 
 interface ErrorBody {
   error: string

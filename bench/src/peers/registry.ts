@@ -30,8 +30,6 @@ export const PEERS: Record<PeerId, PeerInfo> = {
   slonik: { label: 'Slonik', role: 'peer', note: 'defaults: DISCARD ALL on every connection returned to the pool' },
 }
 
-export const PEER_IDS = Object.keys(PEERS) as PeerId[]
-
 export async function loadPeer(id: PeerId): Promise<PooledPeer> {
   switch (id) {
     case 'pgsteward':

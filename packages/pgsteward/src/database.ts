@@ -9,7 +9,7 @@ import { AmbiguousCommitError, MisuseError } from './errors/error-classes.js'
 import { StewardPgPool } from './facade/pg-pool-facade.js'
 import { mapError } from './errors/map-error.js'
 import { checkHealth, type HealthReport } from './health.js'
-import type { DatabaseOptions, ResolvedOptions } from './options/database-options.js'
+import type { DatabaseOptions, PoolOptions, ResolvedOptions, RetryOptions } from './options/database-options.js'
 import { checkCallOptions, SESSION_OPTION_KINDS, STATEMENT_OPTION_KINDS, TRANSACTION_OPTION_KINDS } from './options/scope-options.js'
 import { resolveOptions } from './options/validate-options.js'
 import type { DatabaseEvents, PoolStats } from './pool/pool-events.js'
@@ -29,7 +29,6 @@ import { runTransaction } from './scope/transaction.js'
 import { logSlowStatements } from './observe/slow-statement-log.js'
 import { sql, type CompiledQuery } from './sql.js'
 
-type Listener<K extends keyof DatabaseEvents> = (...args: DatabaseEvents[K]) => void
 
 /** What runs on a lease: its work, and what to do once it settled, before the lease goes back. */
 type LeaseBody<T> = (lease: Lease) => { work: Promise<T>; end: (() => void) | undefined }
@@ -37,20 +36,69 @@ type LeaseBody<T> = (lease: Lease) => { work: Promise<T>; end: (() => void) | un
 /** Only `createDatabase` (and this package's own entry points) may construct a Database: options must be validated first. */
 const CONSTRUCT: unique symbol = Symbol('pgsteward.createDatabase')
 
-/** The validated options in force, as `db.options` shows them: the password and TLS key are never included. */
-export type PublicOptions = Omit<ResolvedOptions, 'connection' | 'logger'> & {
-  hosts: readonly { host: string; port: number }[]
+/**
+ * The validated options in force, as `db.options` shows them, every default filled in: what the
+ * database actually does, whatever mix of options, URL and `PG*` variables configured it. The
+ * password and TLS key are never included.
+ */
+export interface PublicOptions {
+  /** Shown in `pg_stat_activity.application_name`; also the `pool` label of the metrics. */
+  applicationName: string
+  /** The servers, in the order they are tried (several with a multi-host URL). */
+  hosts: readonly {
+    /** A host name or address, or a Unix-socket directory (starting with `/`). */
+    host: string
+    /** The TCP port, or the socket file's number. */
+    port: number
+  }[]
+  /** The role connections log in as. */
   user: string
+  /** The database connections open. */
   database: string
+  /** Which kind of server a connection must reach, as libpq's `target_session_attrs`. */
   targetSessionAttrs: string
+  /** Server-side `statement_timeout` of every connection; 0: the server's own. */
+  statementTimeoutMs: number
+  /** Statements each connection keeps prepared; 0: none. */
+  statementCacheSize: number
+  /** Server-side `lock_timeout`; 0: the server's own. */
+  lockTimeoutMs: number
+  /** Server-side `idle_in_transaction_session_timeout`; 0: the server's own. */
+  idleInTransactionTimeoutMs: number
+  /** How long a cancelled statement may take to stop before its connection is destroyed. */
+  cancelGraceMs: number
+  /** Whether independent one-shot statements may share a busy connection. */
+  pipelining: boolean
+  /** What sits between pgsteward and PostgreSQL. */
+  pooler: 'none' | 'transaction'
+  /** When scopes record where they were opened: 'always' or 'after-first-error'. */
+  callSites: string
+  /** Whether start-up warnings are errors. */
+  strict: boolean
+  /** Statements at least this slow are logged through `logger`; 0 when slow statements are not logged. */
+  slowStatementMs: number
+  /** Pool sizing and timing, every field filled in. */
+  pool: Readonly<Required<PoolOptions>>
+  /** The transaction retry policy, every field filled in. */
+  retry: Readonly<Required<RetryOptions>>
 }
 
 /**
- * The database handle: pool, scopes, health, stats and events. Create it with `createDatabase`.
+ * The database handle: pool, scopes, health, stats and events. Create it with
+ * {@link createDatabase}; there is one per database (and pool) in an application.
+ *
+ * `query`, `one`, `maybeOne` and `many` borrow a connection for one statement; called inside a
+ * `session` or `transaction` callback, they run on that scope's connection instead.
  * @example
+ * ```ts
+ * import { createDatabase, sql } from 'pgsteward'
+ *
  * const db = createDatabase({ connectionString: process.env.DATABASE_URL })
- * await db.transaction(async (tx) => { await tx.query(sql`update t set n = n + 1`) })
+ * await db.transaction(async (tx) => {
+ *   await tx.query(sql`update counters set n = n + 1 where id = ${id}`)
+ * })
  * await db.close()
+ * ```
  */
 export class Database extends QueryableBase {
   readonly #host: ScopeHost
@@ -59,7 +107,7 @@ export class Database extends QueryableBase {
   readonly #options: ResolvedOptions
   #facade: StewardPgPool | undefined
 
-  /** @internal Use `createDatabase`. */
+  /** @internal Use `createDatabase`, which validates the options first. */
   constructor(token: typeof CONSTRUCT, options: ResolvedOptions) {
     super()
     if (token !== CONSTRUCT) throw new MisuseError('Create a database with createDatabase(options), which validates the options.')
@@ -76,7 +124,13 @@ export class Database extends QueryableBase {
     if (options.logger !== undefined && options.slowStatementMs > 0) logSlowStatements(this.#pool, options.logger, options.slowStatementMs, options.applicationName)
   }
 
-  /** The validated options in force (the password is not included). */
+  /**
+   * The validated options in force, defaults filled in (the password is not included).
+   * @example
+   * ```ts
+   * console.log(`pool of ${db.options.pool.max} to ${db.options.hosts[0]?.host}`)
+   * ```
+   */
   get options(): PublicOptions {
     const { connection, logger: _logger, ...rest } = this.#options
     return {
@@ -107,12 +161,18 @@ export class Database extends QueryableBase {
   }
 
   /**
-   * Run `fn` with one connection for its whole length. Inside another scope it joins that scope
-   * (no second connection) unless `independent: true`.
+   * Run `fn` with one connection for its whole length, for work that needs session state
+   * (`SET`, temporary tables, session advisory locks). The connection is reset before anyone else
+   * borrows it. Inside another scope it joins that scope (no second connection) unless
+   * `independent: true`. Not available with `pooler: 'transaction'`.
+   * @returns What `fn` returns.
    * @example
-   * await db.session(async (s) => {
-   *   await s.query(sql`set local work_mem = '64MB'`)
-   * }, { timeoutMs: 5_000 })
+   * ```ts
+   * const report = await db.session(async (s) => {
+   *   await s.query(sql`set work_mem = '256MB'`)
+   *   return s.many(sql`select * from monthly_report`)
+   * }, { timeoutMs: 30_000 })
+   * ```
    */
   session<T>(fn: (session: Session) => Promise<T>, options?: SessionOptions): Promise<T> {
     // Not async, for the same reason as transaction(): misuse rejects, nothing costs a promise more.
@@ -144,7 +204,9 @@ export class Database extends QueryableBase {
    * Run `fn` in a transaction: committed if it resolves, rolled back if it throws. Inside a
    * transaction it becomes a savepoint. Re-run whole on serialization failure or deadlock,
    * so keep side effects in `tx.afterCommit`.
+   * @returns What `fn` returns, once the transaction has committed.
    * @example
+   * ```ts
    * const id = await db.transaction(async (tx) => {
    *   const row = await tx.one<{ id: number }>(sql`insert into orders (total) values (${total}) returning id`)
    *   tx.afterCommit(() => mailer.send(row.id))
@@ -154,6 +216,7 @@ export class Database extends QueryableBase {
    * // Lock rows you are about to change (others wait):   select ... for update
    * // Fail fast instead of waiting:                      select ... for update nowait  (LockNotAvailableError)
    * // Work queue, each worker takes different rows:     select ... for update skip locked limit 10
+   * ```
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
     // Not async: on the hot path every extra async layer is an extra promise (and, with
@@ -251,9 +314,14 @@ export class Database extends QueryableBase {
 
   /**
    * A `pg.Pool`-compatible object backed by this database's pool, for Kysely, Drizzle and code
-   * written for node-postgres. Always the same object for one database.
+   * written for node-postgres. Always the same object for one database. Inside a `db.transaction`
+   * callback its queries join the transaction.
    * @example
+   * ```ts
+   * import { Kysely, PostgresDialect } from 'kysely'
+   *
    * const kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool: db.asPgPool() }) })
+   * ```
    */
   asPgPool(): StewardPgPool {
     this.#facade ??= new StewardPgPool(this)
@@ -263,37 +331,67 @@ export class Database extends QueryableBase {
   /**
    * A real `SELECT 1` through the pool within `timeoutMs`; never throws. Busy (waiting for a
    * connection) is 'degraded', not 'down'.
-   * @example const report = await db.health({ timeoutMs: 1_000 }) // { status: 'ok', latencyMs: 0.8, ... }
+   * @example
+   * ```ts
+   * app.get('/health', async (_request, reply) => {
+   *   const report = await db.health({ timeoutMs: 1_000 }) // { status: 'ok', latencyMs: 0.8, ... }
+   *   return reply.code(report.status === 'down' ? 503 : 200).send(report)
+   * })
+   * ```
    */
-  health(options?: { timeoutMs?: number }): Promise<HealthReport> {
+  health(options?: {
+    /** How long the check may take before it reports 'down'. (Default: 1000) */
+    timeoutMs?: number
+  }): Promise<HealthReport> {
     return checkHealth(this.#host, options?.timeoutMs ?? 1_000)
   }
 
   /**
    * Gauges, counters and acquire-wait percentiles; synchronous and cheap.
-   * @example const { inUse, waiting, acquireWaitMs } = db.stats()
+   * @example
+   * ```ts
+   * const { inUse, waiting, acquireWaitMs } = db.stats()
+   * ```
    */
   stats(): PoolStats {
     return this.#pool.stats()
   }
 
   /**
-   * Subscribe to pool events (acquire, release, connect, destroy, timeout, leak, error, ...).
-   * @example db.on('leak', ({ connectionId, acquiredAt }) => log.warn({ connectionId, acquiredAt }, 'connection held too long'))
+   * Subscribe to pool events (acquire, release, connect, destroy, timeout, leak, error, ...);
+   * {@link DatabaseEvents} lists them with their payloads. A listener that nobody adds costs nothing.
+   * @example
+   * ```ts
+   * db.on('leak', ({ connectionId, acquiredAt }) => log.warn({ connectionId, acquiredAt }, 'connection held too long'))
+   * ```
    */
-  on<K extends keyof DatabaseEvents>(event: K, listener: Listener<K>): this {
+  on<K extends keyof DatabaseEvents>(event: K, listener: (...args: DatabaseEvents[K]) => void): this {
     this.#pool.on(event, listener as never)
     return this
   }
 
-  /** Remove a listener added with `on` or `once`. */
-  off<K extends keyof DatabaseEvents>(event: K, listener: Listener<K>): this {
+  /**
+   * Remove a listener added with `on` or `once`.
+   * @example
+   * ```ts
+   * const onTimeout = (err: PoolTimeoutError) => log.warn(err.message)
+   * db.on('timeout', onTimeout)
+   * db.off('timeout', onTimeout)
+   * ```
+   */
+  off<K extends keyof DatabaseEvents>(event: K, listener: (...args: DatabaseEvents[K]) => void): this {
     this.#pool.off(event, listener as never)
     return this
   }
 
-  /** Like `on`, for one event only. */
-  once<K extends keyof DatabaseEvents>(event: K, listener: Listener<K>): this {
+  /**
+   * Like `on`, for one event only.
+   * @example
+   * ```ts
+   * db.once('connect', ({ connectionId }) => log.info({ connectionId }, 'first connection open'))
+   * ```
+   */
+  once<K extends keyof DatabaseEvents>(event: K, listener: (...args: DatabaseEvents[K]) => void): this {
     this.#pool.once(event, listener as never)
     return this
   }
@@ -301,7 +399,11 @@ export class Database extends QueryableBase {
   /**
    * Open one connection now and run the start-up checks (credentials, server capacity), so a bad
    * configuration stops the application at start rather than on its first request.
-   * @example await db.ready() // rejects with ConnectionError or ConfigError
+   * @example
+   * ```ts
+   * await db.ready() // rejects with ConnectionError or ConfigError
+   * app.listen({ port: 3000 })
+   * ```
    */
   async ready(): Promise<void> {
     await this.query(sql`SELECT 1`)
@@ -309,9 +411,15 @@ export class Database extends QueryableBase {
 
   /**
    * Refuse new work, let lent connections finish until `timeoutMs`, then cancel and cut the rest.
-   * @example process.on('SIGTERM', () => void db.close({ timeoutMs: 10_000 }))
+   * @example
+   * ```ts
+   * process.on('SIGTERM', () => void db.close({ timeoutMs: 10_000 }))
+   * ```
    */
-  async close(options?: { timeoutMs?: number }): Promise<void> {
+  async close(options?: {
+    /** How long running work may go on before it is cancelled. (Default: 10000) */
+    timeoutMs?: number
+  }): Promise<void> {
     await this.#pool.close(options?.timeoutMs ?? 10_000)
     // On Node 20 an enabled AsyncLocalStorage keeps a promise hook on for the whole process,
     // slowing every promise; a closed database has no scopes left to track.
@@ -361,9 +469,15 @@ function guard<T>(lease: Lease, body: (lease: Lease) => Promise<T>, signal: Abor
 /**
  * Validate `options` (throwing `ConfigError` listing every problem) and return a database handle.
  * No connection is opened until the first query, `ready()` or `pool.min` asks for one.
+ * @param options Where to connect and how to pool; see {@link DatabaseOptions}. (Default: `DATABASE_URL`, then libpq's `PG*` variables)
+ * @throws {@link ConfigError} naming every option it cannot honour, each with the fix.
  * @example
+ * ```ts
+ * import { createDatabase, sql } from 'pgsteward'
+ *
  * const db = createDatabase({ connectionString: process.env.DATABASE_URL, pool: { max: 10 } })
  * const user = await db.one(sql`select * from users where id = ${id}`)
+ * ```
  */
 export function createDatabase(options?: DatabaseOptions): Database {
   return new Database(CONSTRUCT, resolveOptions(options))

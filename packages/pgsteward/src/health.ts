@@ -14,9 +14,15 @@ export interface HealthReport {
    * were queued (busy is not down); down: no answer within the time given.
    */
   status: 'ok' | 'degraded' | 'down'
+  /** How long the check took, in milliseconds (two decimals). */
   latencyMs: number
+  /** The pool's gauges after the check. */
   pool: PoolStateSnapshot
-  server: { version: string | undefined }
+  /** What the server reported about itself. */
+  server: {
+    /** `server_version` from the connection start-up, e.g. '17.5'; undefined before any connection opened. */
+    version: string | undefined
+  }
   /** Why the check is degraded or down. */
   reason?: string
 }

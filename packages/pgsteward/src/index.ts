@@ -6,7 +6,7 @@
  */
 export { createDatabase } from './database.js'
 export type { Database, PublicOptions } from './database.js'
-export { sql, SqlFragment, SqlIdentifier, UnsafeSql, type CompiledQuery, type Statement } from './sql.js'
+export { sql, SqlFragment, SqlIdentifier, UnsafeSql, type CompiledQuery, type SqlTag, type Statement } from './sql.js'
 export { getOrCreate, updateVersioned, type GetOrCreateOptions, type VersionedUpdateOptions } from './race-free.js'
 export type { DatabaseLogger, DatabaseOptions, PoolOptions, RetryOptions } from './options/database-options.js'
 export type { PasswordSource, TargetSessionAttrs } from './options/connection-settings.js'

@@ -112,6 +112,7 @@ function createMetrics(registry: Registry): RegistryMetrics {
   return state
 }
 
+/** Options of {@link registerMetrics}. */
 export interface MetricsOptions {
   /** Value of the `pool` label. (Default: the database's applicationName) */
   poolName?: string
@@ -119,13 +120,21 @@ export interface MetricsOptions {
 
 /**
  * Export `db`'s pool metrics into `registry`. Call once per database; several databases may
- * share a registry, told apart by the `pool` label.
+ * share a registry, told apart by the `pool` label. Series: `pgsteward_pool_connections{state}`,
+ * `pgsteward_pool_max_connections`, `pgsteward_pool_waiting_requests`, the `..._total` counters
+ * (acquisitions, timeouts, connections created and destroyed by reason, connect and validation
+ * failures, resets, leaks, transaction retries, hook errors) and the histograms
+ * `pgsteward_pool_acquire_wait_seconds` and `pgsteward_pool_connection_hold_seconds`.
+ * @throws Error when a pool of the same name is already registered in `registry`.
  * @example
+ * ```ts
  * import { Registry } from 'prom-client'
  * import { registerMetrics } from 'pgsteward/metrics'
+ *
  * const registry = new Registry()
  * registerMetrics(db, registry, { poolName: 'main' })
  * app.get('/metrics', async () => registry.metrics())
+ * ```
  */
 export function registerMetrics(db: Database, registry: Registry, options: MetricsOptions = {}): void {
   let metrics = byRegistry.get(registry)

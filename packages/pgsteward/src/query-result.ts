@@ -5,14 +5,24 @@
 import { NoRowsError, TooManyRowsError } from './errors/error-classes.js'
 import type { DriverResult } from './scope/run-statement.js'
 
+/** A row when the caller names no type: column name to value, parsed as node-postgres parses it. */
 export type Row = Record<string, unknown>
 
+/** What `query` resolves to. For a text of several statements, the last statement's result. */
 export interface QueryResult<R = Row> {
+  /** The rows returned, as objects keyed by column name. */
   rows: R[]
+  /** Rows returned or affected (`INSERT`, `UPDATE`, `DELETE` count what they changed). */
   rowCount: number
   /** The statement's command tag, e.g. 'SELECT', 'INSERT'. */
   command: string
-  fields: { name: string; dataTypeID: number }[]
+  /** The result's columns, in order. */
+  fields: {
+    /** The column's name (or alias). */
+    name: string
+    /** The column type's OID (`pg_type.oid`): 23 for int4, 25 for text, ... */
+    dataTypeID: number
+  }[]
 }
 
 /** A multi-statement text returns one result per statement; the last one is the answer. */

@@ -8,17 +8,19 @@ import type { Row } from './query-result.js'
 import type { Queryable } from './scope/scope-types.js'
 import { sql, type SqlFragment } from './sql.js'
 
+/** What {@link getOrCreate} finds or creates. */
 export interface GetOrCreateOptions {
   /** Table name, or [schema, table]. */
   table: string | readonly [string, string]
   /** Columns that identify the row. They must be covered by a unique constraint or index. */
   key: Record<string, unknown>
-  /** Columns set only when the row is created. */
+  /** Columns set only when the row is created. (Default: none, only the key columns) */
   values?: Record<string, unknown>
   /** Columns to return. (Default: all) */
   returning?: readonly string[]
 }
 
+/** What {@link updateVersioned} changes, and the version it expects. */
 export interface VersionedUpdateOptions {
   /** Table name, or [schema, table]. */
   table: string | readonly [string, string]
@@ -71,10 +73,21 @@ function checkKey(key: Record<string, unknown>, helper: string): void {
  * the losers read the winner's row in a new statement, because under READ COMMITTED the
  * insert's own snapshot may predate the winner's commit. (In REPEATABLE READ or SERIALIZABLE,
  * PostgreSQL raises a serialization failure instead, which `transaction` retries.)
+ * @param db The database, or a session or transaction to run in.
  * @example
+ * ```ts
  * const { row, created } = await getOrCreate(db, { table: 'users', key: { username }, values: { display_name } })
+ * ```
  */
-export async function getOrCreate<R = Row>(db: Queryable, options: GetOrCreateOptions): Promise<{ row: R; created: boolean }> {
+export async function getOrCreate<R = Row>(
+  db: Queryable,
+  options: GetOrCreateOptions,
+): Promise<{
+  /** The row, as found or as created. */
+  row: R
+  /** Whether this call created it. */
+  created: boolean
+}> {
   checkKey(options.key, 'getOrCreate')
   const columns = { ...options.values, ...options.key }
   const names = Object.keys(columns)
@@ -95,10 +108,16 @@ export async function getOrCreate<R = Row>(db: Queryable, options: GetOrCreateOp
  * Optimistic update: apply `set` only if the row is still at `expectedVersion`, incrementing the
  * version. Returns the updated row, or throws `StaleVersionError` with the current version
  * (`NoRowsError` if the row is gone). No lost update is possible, whatever the isolation level.
+ * @param db The database, or a session or transaction to run in.
  * @example
+ * ```ts
  * try {
  *   const row = await updateVersioned(db, { table: 'projects', key: { id }, expectedVersion: 3, set: { title } })
- * } catch (e) { if (e instanceof StaleVersionError) reply(409, { version: e.currentVersion }) }
+ * } catch (e) {
+ *   if (e instanceof StaleVersionError) return reply.code(409).send({ version: e.currentVersion })
+ *   throw e
+ * }
+ * ```
  */
 export async function updateVersioned<R = Row>(db: Queryable, options: VersionedUpdateOptions): Promise<R> {
   checkKey(options.key, 'updateVersioned')

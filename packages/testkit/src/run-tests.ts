@@ -2,14 +2,29 @@
  * `npm test`'s runner: one embedded PostgreSQL for the whole run (unless DATABASE_URL names a
  * server), node's test runner over the given files, and the server stopped at the end whatever
  * happened, including Ctrl-C.
+ *
+ * Options before the files: `--node=<major>` runs the tests on that Node release, fetched with
+ * nodeBinary; any other `--flag` goes to node after the defaults, so it can change one
+ * (`--test-timeout=...`) or add to them (`--experimental-test-coverage`).
  */
 import { spawn } from 'node:child_process'
 import { startEmbeddedServer, type EmbeddedServer } from '@pgsteward/embedded-postgres'
+import { nodeBinary } from './node-binaries.ts'
 
-const files = process.argv.slice(2)
-if (files.length === 0) {
-  console.error('usage: run-tests <test files...>')
+const args = process.argv.slice(2)
+const files = args.filter((arg) => !arg.startsWith('--'))
+const nodeMajor = args.find((arg) => arg.startsWith('--node='))?.slice('--node='.length)
+const nodeFlags = args.filter((arg) => arg.startsWith('--') && !arg.startsWith('--node='))
+if (files.length === 0 || (nodeMajor !== undefined && !/^\d+$/.test(nodeMajor))) {
+  console.error('usage: run-tests [--node=<major>] [--<node flag>...] <test files...>')
   process.exit(2)
+}
+
+let node = process.execPath
+if (nodeMajor !== undefined) {
+  const binary = await nodeBinary(Number(nodeMajor))
+  node = binary.path
+  console.log(`# tests run on Node ${binary.version} (${binary.origin === 'cache' ? 'from the cache' : 'downloaded'})`)
 }
 
 let server: EmbeddedServer | undefined
@@ -23,10 +38,10 @@ if (adminUrl) {
 }
 
 const child = spawn(
-  process.execPath,
+  node,
   // The per-file bound is a safety net for a hung file, not a speed check: it stays above the
   // longest bound a test sets itself (the quick lab's 180 s), which a loaded machine may need.
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...nodeFlags, ...files],
   { stdio: 'inherit', env: { ...process.env, PGSTEWARD_TEST_ADMIN_URL: adminUrl } },
 )
 const forward = (signal: NodeJS.Signals): void => {

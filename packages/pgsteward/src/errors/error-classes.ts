@@ -16,7 +16,14 @@ export type { HolderInfo, PoolStateSnapshot } from './error-messages.js'
 export class PgStewardError extends Error {
   /** A stable identifier of the error's kind, such as `POOL_TIMEOUT` or `UNIQUE_VIOLATION`. */
   readonly code: string
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    code: string,
+    message: string,
+    options?: {
+      /** The underlying failure. (Default: none) */
+      cause?: unknown
+    },
+  ) {
     super(message, options)
     this.code = code
     this.name = new.target.name
@@ -29,7 +36,13 @@ export class PgStewardError extends Error {
 export class ConfigError extends PgStewardError {
   /** Every problem found, each with what to change. */
   readonly problems: readonly string[]
-  constructor(problems: readonly string[], options?: { cause?: unknown }) {
+  constructor(
+    problems: readonly string[],
+    options?: {
+      /** The underlying failure. (Default: none) */
+      cause?: unknown
+    },
+  ) {
     super('CONFIG_INVALID', messages.configInvalid(problems), options)
     this.problems = problems
   }
@@ -59,6 +72,7 @@ export class ParameterError extends PgStewardError {
 export class TooManyParametersError extends PgStewardError {
   /** How many parameters the statement had. */
   readonly count: number
+  /** The statement's SQL text with placeholders. */
   readonly sql: string | undefined
   constructor(count: number, sql?: string) {
     super('TOO_MANY_PARAMETERS', messages.tooManyParameters(count))
@@ -108,6 +122,7 @@ export class PoolClosedError extends PgStewardError {
  * the timeout. A merely busy pool makes it wait like anyone else. Code `POOL_DEADLOCK`.
  */
 export class PoolDeadlockError extends PgStewardError {
+  /** The pool's gauges when the request was refused. */
   readonly pool: PoolStateSnapshot
   /** The most recently acquired connection of the asking chain of scopes. */
   readonly holder: HolderInfo
@@ -153,7 +168,9 @@ export class SessionClosedError extends PgStewardError {
 
 /** A session or transaction was used from an async scope that does not own it. Code `SESSION_CONCURRENT_USE`. */
 export class ConcurrentUseError extends PgStewardError {
+  /** Where the scope was opened, when recorded (see the `callSites` option). */
   readonly openedAt: string | undefined
+  /** Where the offending call came from, when recorded. */
   readonly usedAt: string | undefined
   constructor(kind: string, openedAt: string | undefined, usedAt: string | undefined) {
     super('SESSION_CONCURRENT_USE', messages.concurrentUse(kind, openedAt, usedAt))
@@ -174,6 +191,7 @@ export class AbortedError extends PgStewardError {
 
 /** The scope's or statement's `timeoutMs` passed before it finished. Code `SCOPE_TIMEOUT`. */
 export class ScopeTimeoutError extends AbortedError {
+  /** The `timeoutMs` that passed. */
   readonly timeoutMs: number
   constructor(timeoutMs: number) {
     super(undefined, 'SCOPE_TIMEOUT', messages.timedOut(timeoutMs))
@@ -204,7 +222,9 @@ export class FailedTransactionError extends PgStewardError {
 
 /** An optimistic update found a different version than expected. Code `STALE_VERSION`. */
 export class StaleVersionError extends PgStewardError {
+  /** The version the caller read and expected to update. */
   readonly expectedVersion: number
+  /** The version the row has now: read it again, merge, and retry with this one. */
   readonly currentVersion: number
   constructor(table: string, expectedVersion: number, currentVersion: number) {
     super('STALE_VERSION', messages.staleVersion(table, expectedVersion, currentVersion))
@@ -215,6 +235,7 @@ export class StaleVersionError extends PgStewardError {
 
 /** `one` or `many` found no row, or an optimistic update's row no longer exists. Code `NO_ROWS`. */
 export class NoRowsError extends PgStewardError {
+  /** The statement's SQL text with placeholders, when a statement found nothing. */
   readonly sql: string | undefined
   constructor(message: string, sql?: string) {
     super('NO_ROWS', message)
@@ -224,7 +245,9 @@ export class NoRowsError extends PgStewardError {
 
 /** `one` or `maybeOne` found more than one row. Code `TOO_MANY_ROWS`. */
 export class TooManyRowsError extends PgStewardError {
+  /** The statement's SQL text with placeholders. */
   readonly sql: string | undefined
+  /** How many rows came back. */
   readonly rowCount: number
   constructor(rowCount: number, sql?: string) {
     super('TOO_MANY_ROWS', messages.tooManyRows(rowCount))
@@ -237,14 +260,21 @@ export class TooManyRowsError extends PgStewardError {
 
 /** Fields PostgreSQL reports with an error, where it reports them; none of them quotes a value. */
 export interface ServerErrorFields {
+  /** The five-character SQLSTATE, e.g. `23505`. */
   sqlState: string
   /** ERROR, FATAL or PANIC. */
   severity?: string | undefined
+  /** The constraint that refused the change, for integrity errors. */
   constraint?: string | undefined
+  /** The table the error concerns. */
   table?: string | undefined
+  /** The column the error concerns. */
   column?: string | undefined
+  /** The schema of the table or type the error concerns. */
   schema?: string | undefined
+  /** The data type the error concerns. */
   dataType?: string | undefined
+  /** PostgreSQL's suggestion, when it has one. */
   hint?: string | undefined
   /** The SQL text of the failed statement, with `$n` placeholders: values are never included. */
   sql?: string | undefined
@@ -252,7 +282,9 @@ export interface ServerErrorFields {
 
 /** Fields that can quote row or parameter values: readable, but kept out of messages, JSON and logs. */
 export interface QuotingServerFields {
+  /** PostgreSQL's detail line, e.g. `Key (email)=(a@example.com) already exists.` */
   detail?: string | undefined
+  /** PostgreSQL's context: where in a function or trigger the error arose. */
   where?: string | undefined
 }
 
@@ -261,20 +293,38 @@ export interface QuotingServerFields {
  * it), or the loss of the connection under it.
  */
 export class DatabaseError extends PgStewardError implements ServerErrorFields {
+  /** The five-character SQLSTATE, e.g. `23505`. */
   readonly sqlState: string
+  /** ERROR, FATAL or PANIC. */
   readonly severity: string | undefined
+  /** The constraint that refused the change, for integrity errors. */
   readonly constraint: string | undefined
+  /** The table the error concerns. */
   readonly table: string | undefined
+  /** The column the error concerns. */
   readonly column: string | undefined
+  /** The schema of the table or type the error concerns. */
   readonly schema: string | undefined
+  /** The data type the error concerns. */
   readonly dataType: string | undefined
+  /** PostgreSQL's suggestion, when it has one. */
   readonly hint: string | undefined
+  /** The SQL text of the failed statement, with `$n` placeholders: values are never included. */
   readonly sql: string | undefined
   /** PostgreSQL's detail line: it can quote row values, so it is not enumerable and never in the message. */
   declare readonly detail: string | undefined
   /** PostgreSQL's context ("PL/pgSQL function ... line 3"): it can quote values too, so likewise hidden. */
   declare readonly where: string | undefined
-  constructor(code: string, message: string, fields: ServerErrorFields, quoting?: QuotingServerFields, options?: { cause?: unknown }) {
+  constructor(
+    code: string,
+    message: string,
+    fields: ServerErrorFields,
+    quoting?: QuotingServerFields,
+    options?: {
+      /** The driver's error this one was mapped from. (Default: none) */
+      cause?: unknown
+    },
+  ) {
     super(code, message, options)
     this.sqlState = fields.sqlState
     this.severity = fields.severity
@@ -290,6 +340,7 @@ export class DatabaseError extends PgStewardError implements ServerErrorFields {
   }
 }
 
+/** The constructor arguments of the errors that name one SQLSTATE (their code is fixed). */
 type ServerErrorArgs = [message: string, fields: ServerErrorFields, quoting?: QuotingServerFields]
 
 /** Class 23: a constraint refused the change. */

@@ -7,17 +7,25 @@ import { fileURLToPath } from 'node:url'
 
 /** A snapshot of the pool's gauges, carried by pool errors so a timeout explains itself. */
 export interface PoolStateSnapshot {
+  /** Open connections, whatever their state. */
   total: number
+  /** Open connections waiting to be lent. */
   idle: number
+  /** Connections lent to a statement, scope or checkout. */
   inUse: number
+  /** Callers queued for a connection. */
   waiting: number
+  /** Connections being opened. */
   connecting: number
+  /** The pool's `max`. */
   max: number
 }
 
 /** A connection holder, as leak detection or session tracking recorded it. */
 export interface HolderInfo {
+  /** The pool's number for the connection, as the pool events name it. */
   connectionId: number
+  /** How long it had been held, in milliseconds. */
   heldMs: number
   /** Stack of the code that acquired the connection, when it was recorded. */
   acquiredAt?: string | undefined

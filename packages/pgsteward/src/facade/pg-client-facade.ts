@@ -43,6 +43,21 @@ export function connectionTerminated(cause?: unknown): Error {
   return new Error(TERMINATED, cause === undefined ? undefined : { cause })
 }
 
+/**
+ * The client `pool.connect()` hands out: `query`, `release`, `processID`, `escapeIdentifier`,
+ * `escapeLiteral` and the 'notification' and 'notice' events, as node-postgres's PoolClient has
+ * them. A second `release` throws, as in node-postgres; a query after release is refused.
+ * @example
+ * ```ts
+ * const client = await pool.connect()
+ * try {
+ *   await client.query('LISTEN jobs')
+ *   client.on('notification', (message) => console.log(message.payload))
+ * } finally {
+ *   client.release()
+ * }
+ * ```
+ */
 export class StewardPgClient extends EventEmitter {
   #link: ClientLink | undefined
   /** The connection this client stands for; kept after release, as node-postgres's client keeps its own. */
@@ -64,6 +79,7 @@ export class StewardPgClient extends EventEmitter {
   /** While not checked out: what the pool does when this client reports an error (removes it, as pg-pool does). */
   readonly #idleListener: ((err: Error) => void) | undefined
 
+  /** @internal Made by the pool facade only. */
   constructor(
     onRelease: (client: StewardPgClient, err: Error | undefined) => void,
     settings: ClientSettings,
@@ -89,7 +105,7 @@ export class StewardPgClient extends EventEmitter {
     this.#wire = wire
   }
 
-  /** Called by the facade when it lends this client. */
+  /** @internal Called by the facade when it lends this client. */
   checkOut(link: ClientLink): void {
     this.#link = link
     this.#wire = link.wire
@@ -99,6 +115,7 @@ export class StewardPgClient extends EventEmitter {
     if (this.#idleListener !== undefined) this.off('error', this.#idleListener)
   }
 
+  /** Whether the client is checked out (not yet released). */
   get checkedOut(): boolean {
     return this.#link !== undefined
   }
@@ -177,6 +194,15 @@ export class StewardPgClient extends EventEmitter {
   /**
    * Return the client to the pool. `release(true)` or `release(error)` destroys the connection
    * instead, as node-postgres does (so does a release after `end()`); a failed statement alone does not.
+   * @example
+   * ```ts
+   * const client = await pool.connect()
+   * try {
+   *   await client.query('SELECT 1')
+   * } finally {
+   *   client.release()
+   * }
+   * ```
    */
   release = (err?: Error | boolean): void => {
     const link = this.#link
@@ -193,7 +219,14 @@ export class StewardPgClient extends EventEmitter {
     if (lost !== undefined && this.listenerCount('error') > 0) this.emit('error', lost.message === TERMINATED ? lost : connectionTerminated(lost))
   }
 
-  /** node-postgres's `query`, with its overloads: text or config, values, callback, or a submittable. */
+  /**
+   * node-postgres's `query`, with its overloads: text or config, values, callback, or a submittable
+   * (pg-cursor, pg-query-stream), on this client's connection.
+   * @example
+   * ```ts
+   * const { rows } = await client.query('SELECT * FROM jobs WHERE state = $1 FOR UPDATE SKIP LOCKED LIMIT 10', ['ready'])
+   * ```
+   */
   query = ((first: unknown, second?: unknown, third?: unknown): unknown => this.#query(first, second, third)) as pg.PoolClient['query']
 
   #query(first: unknown, second: unknown, third: unknown): unknown {
@@ -222,10 +255,24 @@ export class StewardPgClient extends EventEmitter {
     return runConfig(link, text === args.config.text ? args.config : { ...args.config, text }, args.callback)
   }
 
+  /**
+   * Quote an identifier, as node-postgres's `escapeIdentifier`.
+   * @example
+   * ```ts
+   * await client.query(`SELECT * FROM ${client.escapeIdentifier(table)}`)
+   * ```
+   */
   escapeIdentifier(value: string): string {
     return pg.escapeIdentifier(value)
   }
 
+  /**
+   * Quote a string literal, as node-postgres's `escapeLiteral`. Prefer parameters (`$1`).
+   * @example
+   * ```ts
+   * await client.query(`NOTIFY jobs, ${client.escapeLiteral(payload)}`)
+   * ```
+   */
   escapeLiteral(value: string): string {
     return pg.escapeLiteral(value)
   }

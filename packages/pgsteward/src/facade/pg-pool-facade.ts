@@ -26,16 +26,24 @@ import { joinedTransactionLink, refuseInTransaction } from './joined-transaction
 import { StewardPgClient, connectionTerminated, runConfig, type ClientLink, type ClientSettings } from './pg-client-facade.js'
 import { asError, callBack, parsePgQueryArguments, settle, type PgCallback } from './pg-query-arguments.js'
 
+/** node-postgres's callback for `pool.connect(callback)`: the client and its release function, or the error. */
 type ConnectCallback = (err: Error | undefined, client?: StewardPgClient, done?: (err?: Error | boolean) => void) => void
 
 /** pg.Pool's `options`, with the real connection settings: code that builds its own client from them (Kysely's query cancellation) reaches the same server. */
 export interface FacadePoolOptions extends pg.PoolConfig {
+  /** The pool's `max`. */
   max: number
+  /** The pool's `min`. */
   min: number
+  /** Always `Infinity`: connections are recycled by lifetime, not by use count. */
   maxUses: number
+  /** Always `true`: idle connections never keep the process alive. */
   allowExitOnIdle: boolean
+  /** The pool's `maxLifetimeMs`, in seconds. */
   maxLifetimeSeconds: number
+  /** The pool's `idleTimeoutMs`. */
   idleTimeoutMillis: number
+  /** The pool's `acquireTimeoutMs`. */
   connectionTimeoutMillis: number
   binary: boolean
   pipeline: boolean
@@ -67,6 +75,17 @@ function asDriverError(err: unknown): Error {
   return asError(err)
 }
 
+/**
+ * A `pg.Pool` as far as code written for node-postgres can tell, over a pgsteward database: what
+ * `db.asPgPool()` returns and what `Pool` from `pgsteward/pg` extends. Events: 'connect', 'acquire',
+ * 'release', 'remove' and 'error', as pg.Pool emits them.
+ * @example
+ * ```ts
+ * import { drizzle } from 'drizzle-orm/node-postgres'
+ *
+ * const orm = drizzle(db.asPgPool())
+ * ```
+ */
 // The class name contains "Pool": Drizzle recognises a pool by it and checks a client out for transactions.
 export class StewardPgPool extends EventEmitter {
   readonly #db: DatabaseInternals
@@ -174,26 +193,32 @@ export class StewardPgPool extends EventEmitter {
     return clients
   }
 
+  /** Open connections, as pg.Pool's `totalCount`. */
   get totalCount(): number {
     return this.#db.pool.snapshot().total
   }
 
+  /** Idle connections, as pg.Pool's `idleCount`. */
   get idleCount(): number {
     return this.#db.pool.snapshot().idle
   }
 
+  /** Callers queued for a connection, as pg.Pool's `waitingCount`. */
   get waitingCount(): number {
     return this.#db.pool.snapshot().waiting
   }
 
+  /** Connections past their lifetime, closed when next returned, as pg.Pool's `expiredCount`. */
   get expiredCount(): number {
     return this.#db.pool.expiredCount()
   }
 
+  /** Whether `end()` has been called. */
   get ending(): boolean {
     return this.#ending
   }
 
+  /** Whether `end()` has finished. */
   get ended(): boolean {
     return this.#ended
   }
@@ -256,7 +281,32 @@ export class StewardPgPool extends EventEmitter {
 
   // ------------------------------------------------------------------ connect
 
+  /**
+   * Check a client out, as pg.Pool's `connect`: it keeps one connection until `client.release()`.
+   * Inside a `db.transaction` callback the client joins that transaction instead.
+   * @example
+   * ```ts
+   * const client = await pool.connect()
+   * try {
+   *   await client.query('BEGIN')
+   *   await client.query('UPDATE accounts SET balance = balance - $1 WHERE id = $2', [amount, from])
+   *   await client.query('COMMIT')
+   * } finally {
+   *   client.release()
+   * }
+   * ```
+   */
   connect(): Promise<StewardPgClient>
+  /**
+   * Check a client out, node-postgres's callback style.
+   * @example
+   * ```ts
+   * pool.connect((err, client, done) => {
+   *   if (err || !client) return console.error(err)
+   *   client.query('SELECT 1', () => done?.())
+   * })
+   * ```
+   */
   connect(callback: ConnectCallback): undefined
   connect(callback?: ConnectCallback): Promise<StewardPgClient> | undefined {
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
@@ -307,7 +357,15 @@ export class StewardPgPool extends EventEmitter {
 
   // ------------------------------------------------------------------ query
 
-  /** node-postgres's `query`, with its overloads: text or config, values, callback, or a submittable. */
+  /**
+   * node-postgres's `query`, with its overloads: text or config, values, callback, or a submittable
+   * (pg-cursor, pg-query-stream). Borrows a connection for the one statement; inside a
+   * `db.transaction` callback, runs in that transaction.
+   * @example
+   * ```ts
+   * const { rows } = await pool.query<{ id: number }>('SELECT id FROM users WHERE email = $1', [email])
+   * ```
+   */
   query = ((first: unknown, second?: unknown, third?: unknown): unknown => this.#query(first, second, third)) as pg.Pool['query']
 
   #query(first: unknown, second: unknown, third: unknown): unknown {
@@ -382,8 +440,19 @@ export class StewardPgPool extends EventEmitter {
    * Drain and close the underlying database (pg.Pool's `end`): nothing new is accepted, what was
    * already asked for (queries and checkouts waiting for a connection) is served and finishes
    * first, then every connection closes once it is returned.
+   * @example
+   * ```ts
+   * process.on('SIGTERM', () => void pool.end())
+   * ```
    */
   end(): Promise<void>
+  /**
+   * Drain and close, node-postgres's callback style.
+   * @example
+   * ```ts
+   * pool.end((err) => { if (err) console.error(err) })
+   * ```
+   */
   end(callback: (err?: Error) => void): undefined
   end(callback?: (err?: Error) => void): Promise<void> | undefined {
     if (this.#ending) {

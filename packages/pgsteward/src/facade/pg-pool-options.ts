@@ -5,35 +5,57 @@
 import { ConfigError } from '../errors/error-classes.js'
 import type { DatabaseOptions, PoolOptions } from '../options/database-options.js'
 
-/** pg.Pool options with a pgsteward equivalent. */
+/**
+ * pg.Pool's options that have a pgsteward equivalent. Any other pg.Pool option is refused with a
+ * `ConfigError` saying what to use instead, never silently ignored.
+ * @example
+ * ```ts
+ * const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 20, pgsteward: { pool: { leakDetectionMs: 30_000 } } })
+ * ```
+ */
 export interface PgPoolOptions {
+  /** `postgres://user:pass@host:port/db?sslmode=...`. (Default: `DATABASE_URL` when no connection setting is given, then the `PG*` variables) */
   connectionString?: string
+  /** Server host, a comma-separated list of hosts, or a Unix-socket directory. (Default: `PGHOST`, then 'localhost') */
   host?: string
+  /** Server port. (Default: `PGPORT`, then 5432) */
   port?: number
+  /** The role to log in as. (Default: `PGUSER`, then the operating-system user) */
   user?: string
+  /** A password, or a function returning one (called for each new connection). (Default: `PGPASSWORD`) */
   password?: string | (() => string | Promise<string>)
+  /** The database to open. (Default: `PGDATABASE`, then the user name) */
   database?: string
+  /** TLS: `true`, or options for `tls.connect`. (Default: no TLS unless `sslmode` says otherwise) */
   ssl?: boolean | Record<string, unknown>
+  /** Shown in `pg_stat_activity.application_name`. (Default: `PGAPPNAME`, then 'pgsteward') */
   application_name?: string
-  /** Extra server options, as libpq's `options`: `-c search_path=app -c work_mem=64MB`. */
+  /** Extra server options, as libpq's `options`: `-c search_path=app -c work_mem=64MB`. (Default: none) */
   options?: string
+  /** Server-side `statement_timeout` in milliseconds; 0 leaves the server's. (Default: 0) */
   statement_timeout?: number
+  /** Server-side `lock_timeout` in milliseconds; 0 leaves the server's. (Default: 0) */
   lock_timeout?: number
+  /** Server-side `idle_in_transaction_session_timeout` in milliseconds; 0 leaves the server's. (Default: 0) */
   idle_in_transaction_session_timeout?: number
+  /** TCP keep-alive; only `true` is accepted, since a dead peer must be noticed. (Default: true) */
   keepAlive?: boolean
+  /** Idle time before keep-alive probes start; 0 leaves the system's. (Default: 0) */
   keepAliveInitialDelayMillis?: number
+  /** Most connections the pool opens. (Default: 10) */
   max?: number
-  /** pg-pool's older name for `max`, read when `max` is not given. */
+  /** pg-pool's older name for `max`, read when `max` is not given. (Default: none) */
   poolSize?: number
+  /** Connections kept open even when idle. (Default: 0) */
   min?: number
   /** (Default: 10000, as pg.Pool) */
   idleTimeoutMillis?: number
   /**
    * Bounds both the wait for a connection and each attempt to open one, as in pg.Pool. pg.Pool
-   * waits forever when 0; here 0 means the default acquire timeout (10 s), because every wait needs a limit.
+   * waits forever when 0; here 0 means the default acquire timeout (10 s), because every wait needs a limit. (Default: 10000)
    */
   connectionTimeoutMillis?: number
-  /** pgsteward retires connections at max lifetime only when idle; the idle timeout is lowered to the lifetime when longer. */
+  /** pgsteward retires connections at max lifetime only when idle; the idle timeout is lowered to the lifetime when longer. (Default: 1800, where pg.Pool's is no limit) */
   maxLifetimeSeconds?: number
   /**
    * node-postgres 8.23's option: a client's queries go out without waiting for the previous
@@ -41,11 +63,11 @@ export interface PgPoolOptions {
    * callers share a connection when every connection is busy. (Default: false, as pg.Pool)
    */
   pipeline?: boolean
-  /** Accepted: pgsteward never keeps the process alive for idle connections or timers, which is what `true` asks for. */
+  /** Accepted: pgsteward never keeps the process alive for idle connections or timers, which is what `true` asks for. (Default: true) */
   allowExitOnIdle?: boolean
-  /** Result values in binary where node-postgres has a binary parser, as node-postgres's `binary` does. */
+  /** Result values in binary where node-postgres has a binary parser, as node-postgres's `binary` does. (Default: false) */
   binary?: boolean
-  /** pgsteward-only options, passed through (pool.leakDetectionMs, cancelGraceMs, strict, ...). */
+  /** pgsteward-only options, passed through (pool.leakDetectionMs, cancelGraceMs, strict, ...). (Default: none) */
   pgsteward?: Omit<DatabaseOptions, 'connectionString' | 'host' | 'port' | 'user' | 'password' | 'database' | 'ssl'>
 }
 

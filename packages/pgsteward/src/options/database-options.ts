@@ -135,9 +135,9 @@ export interface DatabaseOptions {
    * ```
    */
   slowStatementMs?: number
-  /** Pool sizing and timing. */
+  /** Pool sizing and timing. (Default: each field's own, see {@link PoolOptions}) */
   pool?: PoolOptions
-  /** Defaults for `transaction(fn, { retry })`. */
+  /** Defaults for `transaction(fn, { retry })`. (Default: each field's own, see {@link RetryOptions}) */
   retry?: RetryOptions
 }
 

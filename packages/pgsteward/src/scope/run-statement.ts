@@ -19,10 +19,11 @@ import type { ScopeHost } from './scope-host.js'
 import type { CompiledQuery } from '../sql.js'
 
 /** Per-statement options of `query`, `one`, `maybeOne` and `many`. */
+/** Options of a single statement (`query`, `one`, `maybeOne`, `many`). */
 export interface StatementOptions {
-  /** Aborting cancels the statement on the server and rejects at once. */
+  /** Aborting cancels the statement on the server and rejects at once. (Default: none) */
   signal?: AbortSignal
-  /** Abort after this many milliseconds, as `signal` would. */
+  /** Abort after this many milliseconds, as `signal` would. (Default: none; the server's `statement_timeout` still applies) */
   timeoutMs?: number
 }
 

@@ -6,6 +6,7 @@ import type { StatementOptions } from './run-statement.js'
 
 export type { StatementOptions } from './run-statement.js'
 
+/** PostgreSQL's transaction isolation levels ('read uncommitted' behaves as 'read committed' there, so it is not offered). */
 export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializable'
 
 /** Options of `db.session`. */

@@ -5,14 +5,21 @@
  */
 import pg from 'pg'
 
-/** A column as the server describes it. */
+/** A column as the server describes it (PostgreSQL's RowDescription), the same shape node-postgres gives. */
 export interface FieldDescription {
+  /** The column's name (or alias). */
   name: string
+  /** The OID of the table the column comes from; 0 for a computed column. */
   tableID: number
+  /** The column's number within that table; 0 for a computed column. */
   columnID: number
+  /** The column type's OID (`pg_type.oid`). */
   dataTypeID: number
+  /** The type's size in bytes (`pg_type.typlen`); negative for variable-length types. */
   dataTypeSize: number
+  /** The type modifier (`pg_attribute.atttypmod`), such as a varchar's length; -1 for none. */
   dataTypeModifier: number
+  /** 'text' or 'binary': how the values travelled. */
   format: string
 }
 
