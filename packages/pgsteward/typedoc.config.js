@@ -3,7 +3,7 @@
 // are the package's `exports`, so a new entry point is documented and checked without an edit here.
 import { readFileSync } from 'node:fs'
 
-/** @type {{ exports: Record<string, string | { default?: string }> }} */
+/** @type {{ version: string, exports: Record<string, string | { default?: string }> }} */
 const manifest = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'))
 
 /** The sources of the package's entry points: `./dist/pg.js` is built from `./src/pg.ts`. Knip reads them too. */
@@ -18,6 +18,10 @@ const options = {
   out: './api-docs',
   readme: './README.md',
   includeVersion: true,
+  // Source links point into the published package (its src/ ships for the source maps), so they
+  // work from any checkout, with or without a git remote.
+  disableGit: true,
+  sourceLinkTemplate: `https://unpkg.com/pgsteward@${manifest.version}/src/{path}#L{line}`,
   sort: ['source-order'],
   excludePrivate: true,
   excludeProtected: true,
@@ -26,8 +30,9 @@ const options = {
   // Every public symbol documented, every type the API mentions reachable, every link resolved.
   validation: { notExported: true, invalidLink: true, invalidPath: true, rewrittenLink: true, notDocumented: true, unusedMergeModuleWith: true },
   treatWarningsAsErrors: true,
-  // Helper types the public signatures mention that users never name themselves.
-  intentionallyNotExported: ['ServerErrorArgs', 'ConnectCallback'],
+  // Helper types the public signatures mention that users never name themselves (ProtocolSocket:
+  // node-postgres's Connection as `client.connection`, which only cursors and streams reach into).
+  intentionallyNotExported: ['ServerErrorArgs', 'ConnectCallback', 'ProtocolSocket'],
 }
 
 export default options

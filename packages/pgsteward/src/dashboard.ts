@@ -63,6 +63,7 @@ export interface DashboardRequestOptions {
  * ```
  */
 export interface FastifyLikeRequest {
+  /** Node's request, which the dashboard reads. */
   raw: IncomingMessage
 }
 
@@ -74,7 +75,15 @@ export interface FastifyLikeRequest {
  * ```
  */
 export interface FastifyLikeReply {
+  /** Node's response, which the dashboard writes. */
   raw: ServerResponse
+  /**
+   * Tells Fastify the handler answers on `raw` itself; Fastify's `reply.hijack()` fits.
+   * @example
+   * ```ts
+   * const reply: FastifyLikeReply = { raw: response, hijack: () => undefined } // outside Fastify
+   * ```
+   */
   hijack(): unknown
 }
 

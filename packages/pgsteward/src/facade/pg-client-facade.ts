@@ -64,10 +64,10 @@ export class StewardPgClient extends EventEmitter {
   #wire: WireConnection | undefined
   /** `end()` was called: the connection goes when the client is released. */
   #ended = false
-  /** `end()` closed the connection on purpose: its closing is no error (node-postgres emits only 'end'). */
+  /** @internal `end()` closed the connection on purpose: its closing is no error (node-postgres emits only 'end'). */
   endRequested = false
   /**
-   * Released with a statement still running. node-postgres's pool leaves such a statement
+   * @internal Released with a statement still running. node-postgres's pool leaves such a statement
    * running, so a connection lost before it is lent again fails that statement there and reports
    * "Connection terminated unexpectedly"; pgsteward cancels it, and reports the loss the same way.
    */
@@ -100,7 +100,7 @@ export class StewardPgClient extends EventEmitter {
     }
   }
 
-  /** The connection this client stands for, from the moment it is opened. */
+  /** @internal The connection this client stands for, from the moment it is opened. */
   attach(wire: WireConnection): void {
     this.#wire = wire
   }
@@ -145,7 +145,7 @@ export class StewardPgClient extends EventEmitter {
   }
 
   /**
-   * The connection broke: tell the client's own `error` listeners, as node-postgres's client
+   * @internal The connection broke: tell the client's own `error` listeners, as node-postgres's client
    * does. While checked out with nobody listening, node-postgres would throw (and crash the
    * process); here the loss is kept and reported on the pool when the client is released.
    */
@@ -158,6 +158,12 @@ export class StewardPgClient extends EventEmitter {
    * Close this client's connection, as node-postgres's `client.end()` does; the pool drops it
    * when it is released. A client joined to a `db.transaction` or `db.session` cannot close the
    * scope's connection.
+   * @example
+   * ```ts
+   * const client = await pool.connect()
+   * await client.end() // the connection closes; the pool drops it
+   * client.release()
+   * ```
    */
   end(): Promise<void>
   end(callback: (err?: Error) => void): undefined

@@ -45,7 +45,9 @@ export interface FacadePoolOptions extends pg.PoolConfig {
   idleTimeoutMillis: number
   /** The pool's `acquireTimeoutMs`. */
   connectionTimeoutMillis: number
+  /** node-postgres's `binary`: whether queries ask for binary results. */
   binary: boolean
+  /** Whether statements on one connection go out without waiting for the previous answer (the database's `pipelining`). */
   pipeline: boolean
 }
 

@@ -150,7 +150,14 @@ export interface DatabaseOptions {
  * ```
  */
 export interface DatabaseLogger {
-  /** A warning: `obj` holds the fields, `msg` the message (pino's argument order). */
+  /**
+   * A warning: `obj` holds the fields, `msg` the message (pino's argument order). pgsteward calls
+   * it; users implement it, or pass pino.
+   * @example
+   * ```ts
+   * const logger: DatabaseLogger = { warn: (obj, msg) => console.warn(msg, obj) }
+   * ```
+   */
   warn(obj: Record<string, unknown>, msg: string): void
 }
 

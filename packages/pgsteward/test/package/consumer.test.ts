@@ -240,8 +240,9 @@ describe('the packed tarball', () => {
     assert.equal(result.code, 0, describeRun('attw', result))
   })
 
-  it('holds the built package, its README, LICENSE and CHANGELOG, and the sources its maps name; no tests', async () => {
-    const allowed = /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|src\/.+\.ts)$/
+  it('holds the built package, its README, LICENSE and CHANGELOG, the Grafana dashboard, and the sources its maps name; no tests', async () => {
+    // grafana/: the dashboard JSON that docs/observability.md tells users to import ships with the version whose metrics it reads.
+    const allowed = /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|grafana\/[\w-]+\.json|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|src\/.+\.ts)$/
     assert.deepEqual(packedFiles.filter((f) => !allowed.test(f)), [])
     for (const required of ['README.md', 'LICENSE', 'CHANGELOG.md']) assert.ok(packedFiles.includes(required), `${required} is packed`)
     for (const target of Object.values(manifest.exports).flatMap((t) => (typeof t === 'object' ? Object.values(t) : [t]))) {
