@@ -4,6 +4,7 @@
  * connection gone? may the transaction be re-run? did the statement cache cause it?).
  */
 import {
+  AbortedError,
   AdminShutdownError,
   CheckViolationError,
   ConnectionLostError,
@@ -218,4 +219,9 @@ export function mapError(err: unknown, sql?: string): unknown {
     return lost
   }
   return err
+}
+
+/** The error an abort rejects with: our own abort errors pass through, any other reason is wrapped. */
+export function abortErrorFrom(reason: unknown): AbortedError {
+  return reason instanceof AbortedError ? reason : new AbortedError(reason)
 }

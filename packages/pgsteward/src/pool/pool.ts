@@ -10,26 +10,30 @@
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import {
-  AbortedError,
   ConfigError,
   ConnectionError,
   PoolClosedError,
   PoolDeadlockError,
   PoolTimeoutError,
 } from '../errors/error-classes.js'
-import { messages, type HolderInfo, type PoolStateSnapshot } from '../errors/error-messages.js'
-import { isPermanentConnectFailure, isReadOnlyViolation, mapError, sqlStateOf } from '../errors/map-error.js'
+import type { HolderInfo, PoolStateSnapshot } from '../errors/error-messages.js'
+import { abortErrorFrom, isPermanentConnectFailure, isReadOnlyViolation } from '../errors/map-error.js'
 import type { ResolvedOptions } from '../options/database-options.js'
 import { CallSiteRecorder, captureCallSite, type CallSite } from '../scope/call-site.js'
 import { runSimple } from '../wire/run-simple.js'
 import { StatementNames } from '../wire/statement-names.js'
 import type { WireConnection, WireListeners } from '../wire/wire-connection.js'
+import { ConnectAttempts } from './connect-attempts.js'
 import { ConnectionStates } from './connection-states.js'
+import { resetConnection } from './connection-reset.js'
+import { waitCannotEnd } from './deadlock.js'
+import { Housekeeping, retirements } from './housekeeping.js'
 import { Instrumentation } from './instrumentation.js'
 import { connect, connectionFitsTarget } from './connector.js'
 import { LatencyHistogram } from './latency-histogram.js'
 import { newCounters, type DatabaseEvents, type DestroyReason, type PoolCounters, type PoolStats } from './pool-events.js'
 import { PooledConnection, type SlotState } from './pooled-connection.js'
+import { emitQueryEventsWhileListened } from './query-event.js'
 import { checkServerCapacity } from './server-capacity.js'
 import { WaitQueue } from './wait-queue.js'
 
@@ -95,16 +99,11 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   #fatal: Error | undefined
   #capacityChecked = false
   #capacityChecking = false
-  #connectFailures = 0
-  #lastConnectError: unknown
-  #retryTimer: NodeJS.Timeout | undefined
+  readonly #connects = new ConnectAttempts()
   #deadlineTimer: NodeJS.Timeout | undefined
-  #housekeeping: NodeJS.Timeout | undefined
+  readonly #housekeeping: Housekeeping
   /** Ref'd while any connection is busy (see the constructor). */
   #keepAlive: NodeJS.Timeout | undefined
-  #sweepEveryMs = 0
-  /** An idle timeout shorter than the sweep interval gets a sweep of its own when a connection goes idle. */
-  #shortIdleSweep: NodeJS.Timeout | undefined
   #whenEmpty: (() => void)[] = []
 
   constructor(options: ResolvedOptions) {
@@ -112,6 +111,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     this.#options = options
     this.#statementNames = options.statementCacheSize > 0 ? new StatementNames(options.statementCacheSize) : undefined
     this.callSites = new CallSiteRecorder(options.callSites, options.pool.leakDetectionMs > 0)
+    this.#housekeeping = new Housekeeping(options.pool, () => this.#sweep())
     // Sockets never keep the process alive by themselves (an idle pool must not); one timer does,
     // while any connection is lent or being checked or cleaned, which is when work is under way.
     this.states.onBusyChange = (busy) => {
@@ -131,44 +131,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
       parameter: (wire) => this.#onServerParameter(wire),
     }
     if (options.pool.min > 0) queueMicrotask(() => this.#fill())
-    this.#reportQueriesWhileListened()
-  }
-
-  /** The `query` event is measured only while it has listeners. */
-  #reportQueriesWhileListened(): void {
-    let stop: (() => void) | undefined
-    // EventEmitter's own events, outside the typed map of pool events.
-    const emitter = this as EventEmitter
-    emitter.on('newListener', (event: string | symbol) => {
-      if (event !== 'query' || stop !== undefined) return
-      stop = this.instrumentation.add({
-        statement: (start, startedAt) => (end, endedAt) => {
-          const mapped = end.error === undefined ? undefined : mapError(end.error, start.text)
-          this.emit('query', {
-            sql: start.text,
-            durationMs: endedAt - startedAt,
-            rowCount: end.rowCount,
-            command: end.command,
-            error:
-              mapped === undefined
-                ? undefined
-                : {
-                    name: mapped instanceof Error ? mapped.name : 'Error',
-                    code: (mapped as { code?: unknown }).code === undefined ? 'UNKNOWN' : String((mapped as { code?: unknown }).code),
-                    sqlState: sqlStateOf(mapped),
-                  },
-            scope: start.scope,
-            via: start.via,
-            connectionId: end.connectionId,
-          })
-        },
-      })
-    })
-    emitter.on('removeListener', (event: string | symbol) => {
-      if (event !== 'query' || this.listenerCount('query') > 0) return
-      stop?.()
-      stop = undefined
-    })
+    emitQueryEventsWhileListened(this, this.instrumentation)
   }
 
   get options(): ResolvedOptions {
@@ -285,23 +248,16 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     return undefined
   }
 
-  /**
-   * Progress is impossible: nothing is idle, being opened or cleaned, and every lent connection is
-   * held by the asking chain of scopes or by chains that are themselves waiting for a connection.
-   * No holder can ever give one back, so waiting would only end at the deadline.
-   */
+  /** Waiting could never end (deadlock.ts): the error that says who holds what, instead of a wait until the deadline. */
   #deadlock(request: AcquireRequest | undefined): PoolDeadlockError | undefined {
     const held = request?.heldBy
-    if (held === undefined || held.length === 0) return undefined
-    const s = this.states
-    if (s.idle.length > 0 || s.connecting.size > 0 || s.shared.size > 0 || s.resetting.size > 0 || s.validating.size > 0) return undefined
-    if (s.total < this.#options.pool.max) return undefined
-    const stuck = new Set<PooledConnection>(held)
-    this.#waiters.visit((waiter) => {
-      for (const conn of waiter.heldBy) stuck.add(conn)
-      return true
-    })
-    for (const conn of s.exclusive) if (!stuck.has(conn)) return undefined
+    if (held === undefined) return undefined
+    const heldByWaiters = (each: (conn: PooledConnection) => void): void =>
+      this.#waiters.visit((waiter) => {
+        for (const conn of waiter.heldBy) each(conn)
+        return true
+      })
+    if (!waitCannotEnd(this.states, this.#options.pool.max, held, heldByWaiters)) return undefined
     const last = held[held.length - 1] as PooledConnection
     this.callSites.startRecording()
     return new PoolDeadlockError(this.snapshot(), {
@@ -446,7 +402,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   #deadlineError(waiter: Waiter): Error {
     const waited = Math.round(performance.now() - waiter.enqueuedAt)
     const open = this.states.total - this.states.connecting.size
-    if (this.#connectFailures > 0 && open === 0) return this.#connectionError(this.#lastConnectError)
+    if (this.#connects.failures > 0 && open === 0) return this.#connectionError(this.#connects.lastError)
     const err = new PoolTimeoutError(waited, this.snapshot(), this.holders())
     this.counters.timeouts++
     if (this.listenerCount('timeout') > 0) this.emit('timeout', err)
@@ -492,7 +448,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     if (waiter === undefined) {
       this.states.move(conn, 'idle', now)
       this.#notifyIfEmpty()
-      this.#sweepAfterShortIdle()
+      this.#housekeeping.afterIdle(this.#idleAboveMin)
       return
     }
     this.#serveWaiter(conn, waiter, now)
@@ -583,38 +539,14 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     this.#offer(conn, now)
   }
 
-  /** Bring a returned connection back to a known idle state within the grace period, or destroy it. */
+  /** Bring a returned connection back to a known idle state within the grace period (connection-reset.ts), or destroy it. */
   async #reset(conn: PooledConnection, wire: WireConnection): Promise<void> {
-    const grace = this.#options.cancelGraceMs
     this.counters.resets++
-    if (wire.queued > 0) wire.dropQueued(new AbortedError('the connection was returned to the pool'))
-    let clean = false
-    try {
-      if (!wire.quiet && !(await cancelUntilQuiet(wire, grace))) return
-      const steps: Promise<unknown>[] = []
-      if (wire.transactionStatus !== 'I') steps.push(runSimple(wire, 'ROLLBACK', grace))
-      if (wire.sessionDirty) {
-        // Behind a transaction-mode pooler no session state outlives the transaction; DISCARD ALL would only reach some other client's backend.
-        if (this.#options.pooler === 'none') steps.push(runSimple(wire, 'DISCARD ALL', grace))
-        wire.prepared.clear()
-        wire.socket.parsedStatements = {}
-        if (wire.socket.submittedNamedStatements) wire.socket.submittedNamedStatements = {}
-      }
-      // ROLLBACK and DISCARD ALL go out together: one round trip.
-      await Promise.all(steps)
-      wire.sessionDirty = false
-      clean = !wire.closed && wire.quiet && wire.transactionStatus === 'I'
-    } catch {
-      clean = false
-    } finally {
-      if (conn.state !== 'resetting') {
-        // close() cut it off while it was being cleaned.
-      } else if (clean) {
-        this.#shelve(conn)
-      } else {
-        this.#destroy(conn, wire.closed ? 'broken' : 'unclean')
-      }
-    }
+    const clean = await resetConnection(wire, this.#options.cancelGraceMs, this.#options.pooler)
+    // close() may have cut it off while it was being cleaned.
+    if (conn.state !== 'resetting') return
+    if (clean) this.#shelve(conn)
+    else this.#destroy(conn, wire.closed ? 'broken' : 'unclean')
   }
 
   /** A statement failed: a read-only answer on a pool that needs a primary means the server was demoted under us. */
@@ -626,9 +558,11 @@ export class Pool extends EventEmitter<DatabaseEvents> {
 
   // ------------------------------------------------------------------ opening and closing connections
 
+  readonly #refill = (): void => this.#fill()
+
   /** Open connections for queued waiters and up to `min`, within `max`, unless backing off. */
   #fill(): void {
-    if (this.#closing || this.#fatal !== undefined || this.#retryTimer !== undefined) return
+    if (this.#closing || this.#fatal !== undefined || this.#connects.backingOff) return
     const { max, min } = this.#options.pool
     const s = this.states
     // A connection being checked right after opening (the capacity check) is about to serve a waiter too.
@@ -640,7 +574,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   #open(): void {
     const conn = new PooledConnection()
     this.states.move(conn, 'connecting')
-    this.#startHousekeeping()
+    this.#housekeeping.start()
     connect({
       settings: this.#options.connection,
       pipelining: this.#options.pipelining,
@@ -660,7 +594,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     // The pool's keep-alive timer holds the process while work is under way; a socket never does.
     wire.setRef(false)
     this.#slotOf.set(wire, conn)
-    this.#connectFailures = 0
+    this.#connects.succeeded()
     this.counters.created++
     const { maxLifetimeMs, maxLifetimeJitter } = this.#options.pool
     conn.retireAt = maxLifetimeMs > 0 ? performance.now() + maxLifetimeMs * (1 - maxLifetimeJitter * Math.random()) : Infinity
@@ -699,14 +633,12 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   }
 
   #connectionError(cause: unknown): ConnectionError {
-    const reason = cause instanceof Error ? cause.message : String(cause)
-    return new ConnectionError(messages.connectFailed(this.#options.connection.describe(), reason, this.#connectFailures), cause, sqlStateOf(cause))
+    return this.#connects.error(cause, this.#options.connection.describe())
   }
 
   #onConnectFailed(conn: PooledConnection, err: unknown): void {
     this.states.move(conn, 'closed')
-    this.#connectFailures++
-    this.#lastConnectError = err
+    this.#connects.failed(err)
     this.counters.connectFailures++
     if (this.listenerCount('error') > 0) this.emit('error', err instanceof Error ? err : new Error(String(err)))
     this.#notifyIfEmpty()
@@ -723,16 +655,8 @@ export class Pool extends EventEmitter<DatabaseEvents> {
         waiter.fail(this.#connectionError(err))
       }
     }
-    // Server unreachable or restarting: try again with short jittered exponential backoff while anyone needs a connection,
-    // so service resumes within a few milliseconds of the server coming back.
-    if (this.#retryTimer === undefined && (this.#waiters.size > 0 || this.states.total < this.#options.pool.min)) {
-      const delay = Math.min(100, 5 * 2 ** Math.min(this.#connectFailures - 1, 10)) * (0.5 + Math.random() / 2)
-      this.#retryTimer = setTimeout(() => {
-        this.#retryTimer = undefined
-        this.#fill()
-      }, delay)
-      this.#retryTimer.unref()
-    }
+    // Server unreachable or restarting: try again after a short backoff while anyone needs a connection.
+    if (this.#waiters.size > 0 || this.states.total < this.#options.pool.min) this.#connects.retryLater(this.#refill)
   }
 
   #failAllWaiters(err: Error): void {
@@ -780,6 +704,8 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     if (!this.#closing) this.#fill()
   }
 
+  readonly #idleAboveMin = (): boolean => this.states.idle.length > this.#options.pool.min
+
   #notifyIfEmpty(): void {
     if (this.#whenEmpty.length === 0) return
     const s = this.states
@@ -788,41 +714,9 @@ export class Pool extends EventEmitter<DatabaseEvents> {
 
   // ------------------------------------------------------------------ housekeeping
 
-  #startHousekeeping(): void {
-    if (this.#housekeeping !== undefined || this.#closing) return
-    const { idleTimeoutMs, maxLifetimeMs } = this.#options.pool
-    const horizon = Math.min(idleTimeoutMs || Infinity, maxLifetimeMs || Infinity, 10_000)
-    // Fine enough that retirements spread by jitter are not batched into one sweep.
-    const every = Math.max(25, Math.min(1_000, Math.floor(horizon / 20)))
-    this.#sweepEveryMs = every
-    this.#housekeeping = setInterval(() => this.#sweep(), every)
-    this.#housekeeping.unref()
-  }
-
-  /** An idle timeout below the sweep interval (pg.Pool code uses a few ms) is applied on time, not up to a sweep late. */
-  #sweepAfterShortIdle(): void {
-    const { idleTimeoutMs } = this.#options.pool
-    if (idleTimeoutMs <= 0 || idleTimeoutMs >= this.#sweepEveryMs || this.#shortIdleSweep !== undefined || this.#closing) return
-    this.#shortIdleSweep = setTimeout(() => {
-      this.#shortIdleSweep = undefined
-      this.#sweep()
-      if (this.states.idle.length > this.#options.pool.min) this.#sweepAfterShortIdle()
-    }, idleTimeoutMs + 1)
-    this.#shortIdleSweep.unref()
-  }
-
   /** Retire idle connections past their lifetime or idle timeout (down to `min`), then refill `min`. */
   #sweep(): void {
-    const now = performance.now()
-    const { idleTimeoutMs, maxLifetimeMs, min } = this.#options.pool
-    // An idle timeout longer than the lifetime never applies; the lifetime retires them first.
-    for (const conn of [...this.states.idle]) if (conn.retireAt <= now) this.#destroy(conn, 'lifetime')
-    // The bottom of the stack has been idle longest.
-    while (idleTimeoutMs > 0 && (maxLifetimeMs === 0 || idleTimeoutMs <= maxLifetimeMs) && this.states.total > min) {
-      const oldest = this.states.idle[0]
-      if (oldest === undefined || now - oldest.since < idleTimeoutMs) break
-      this.#destroy(oldest, 'idle')
-    }
+    for (const { conn, reason } of retirements(this.states, this.#options.pool, performance.now())) this.#destroy(conn, reason)
     this.#fill()
   }
 
@@ -835,9 +729,8 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   close(timeoutMs = 10_000): Promise<void> {
     if (this.#closed) return this.#closed
     this.#closing = true
-    clearInterval(this.#housekeeping)
-    clearTimeout(this.#shortIdleSweep)
-    clearTimeout(this.#retryTimer)
+    this.#housekeeping.stop()
+    this.#connects.stop()
     clearTimeout(this.#deadlineTimer)
     this.#deadlineTimer = undefined
     this.#failAllWaiters(new PoolClosedError())
@@ -915,27 +808,6 @@ export class Pool extends EventEmitter<DatabaseEvents> {
 
   /** The last connection failure, while connecting keeps failing; undefined once one succeeds. */
   get lastConnectError(): unknown {
-    return this.#connectFailures > 0 ? this.#lastConnectError : undefined
-  }
-}
-
-/** The error an abort rejects with: our own abort errors pass through, any other reason is wrapped. */
-export function abortErrorFrom(reason: unknown): AbortedError {
-  return reason instanceof AbortedError ? reason : new AbortedError(reason)
-}
-
-/**
- * Cancel what a connection is running and wait for it to go quiet, within `graceMs`. A
- * CancelRequest that reaches the server before the statement started is ignored, so it is sent
- * again while something is still in flight.
- */
-async function cancelUntilQuiet(wire: WireConnection, graceMs: number): Promise<boolean> {
-  const deadline = performance.now() + graceMs
-  for (;;) {
-    const left = deadline - performance.now()
-    if (left <= 0) return false
-    if (wire.inFlight > 0) await wire.cancel(left)
-    if (await wire.whenQuiet(Math.min(left, 100))) return true
-    if (wire.closed) return false
+    return this.#connects.lastError
   }
 }
