@@ -12,7 +12,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -56,6 +56,8 @@ const USER = 'postgres'
 const LEGACY_PASSWORD = 'postgres'
 /** Kept in the data directory: the superuser's password and the process that started the server. */
 const STATE_FILE = 'pgsteward.json'
+/** A cluster being made: `<dataDir>.initdb-<random>`, renamed to `<dataDir>` once complete. */
+const STAGING_SUFFIX = '.initdb-'
 const LOG_LINES_KEPT = 200
 
 interface ClusterState {
@@ -155,6 +157,14 @@ async function initialise(binaries: PostgresBinaries, dataDir: string, password:
   } finally {
     await rm(passwordFile, { force: true })
   }
+}
+
+/** Staging directories of first starts that were killed before their cluster was complete. */
+async function removeStagingLeftovers(dataDir: string): Promise<void> {
+  const parent = path.dirname(dataDir)
+  const prefix = `${path.basename(dataDir)}${STAGING_SUFFIX}`
+  const entries = await readdir(parent).catch(() => [] as string[])
+  await Promise.all(entries.filter((e) => e.startsWith(prefix)).map((e) => rm(path.join(parent, e), { recursive: true, force: true })))
 }
 
 /** The superuser's password of a cluster made before passwords were random: replace the well-known one. */
@@ -266,9 +276,21 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
       throw new EmbeddedServerError(`The PostgreSQL data directory ${dataDir} is not empty but holds no cluster (no PG_VERSION): empty it, or point to another directory.`)
     }
     state = { password: randomBytes(24).toString('base64url') }
-    await initialise(binaries, dataDir, state.password, user, initLog, onLog)
-    // Recorded at once: a first start that fails must not leave a cluster whose password is lost.
-    await writeState(dataDir, state, user)
+    // Made beside its place and moved in with its password recorded: a first start killed half-way
+    // (Ctrl-C during initdb) leaves no cluster whose password is lost, only a staging directory
+    // that the next start removes.
+    await removeStagingLeftovers(dataDir)
+    const staging = `${dataDir}${STAGING_SUFFIX}${randomBytes(6).toString('hex')}`
+    try {
+      await initialise(binaries, staging, state.password, user, initLog, onLog)
+      await writeState(staging, state, user)
+      // The place was found empty (or missing) above; rename cannot replace a directory that is not.
+      await rmdir(dataDir).catch(() => undefined)
+      await rename(staging, dataDir)
+    } catch (err) {
+      await rm(staging, { recursive: true, force: true })
+      throw err
+    }
   } else if (state === undefined) {
     legacy = true
     state = { password: randomBytes(24).toString('base64url') }

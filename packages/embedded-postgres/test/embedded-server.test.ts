@@ -110,6 +110,31 @@ describe('embedded PostgreSQL', () => {
     },
   )
 
+  it('a first start killed while initdb runs leaves nothing that stops the next start', async () => {
+    const checkout = await checkoutUnder(path.join(scratch, 'killed-initdb'))
+    const dataDir = path.join(checkout, '.data', 'postgres')
+    // The program and initdb in one process group, killed together the moment initdb speaks (Ctrl-C reaches the group too).
+    const child = spawn(process.execPath, ['--import', 'tsx', 'program.ts', dataDir], { cwd: checkout, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    let output = ''
+    const killed = new Promise<void>((resolve) => child.on('close', () => resolve()))
+    const onOutput = (d: Buffer): void => {
+      output += d.toString()
+      if (/files belonging to this database system/.test(output) && child.pid !== undefined) {
+        child.stderr.off('data', onOutput)
+        process.kill(-child.pid, 'SIGKILL')
+      }
+    }
+    child.stderr.on('data', onOutput)
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()))
+    await killed
+    assert.match(output, /files belonging to this database system/, 'initdb had started when the program was killed')
+    assert.doesNotMatch(output, /"visits"/, 'killed before it could count')
+
+    const next = await runScript('program.ts', [dataDir, 'remove'], checkout)
+    assert.equal(next.code, 0, next.output)
+    assert.equal(resultOf(next.output).visits, 1)
+  })
+
   it('says in one line why PostgreSQL would not start, quoting its log', async () => {
     const { startEmbeddedServer, EmbeddedServerError } = await import('../src/embedded-server.ts')
     const dataDir = path.join(scratch, 'refused', 'postgres')
