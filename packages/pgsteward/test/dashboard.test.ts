@@ -121,7 +121,8 @@ describe('the dashboard handler', () => {
     let release: () => void = () => undefined
     const holding = db.session(() => new Promise<void>((resolve) => (release = resolve)))
     const waiter = db.query(sql`SELECT 1`)
-    const busy = await sampleWhere(stream, (s) => s.connections.used === 1 && s.waiting === 1)
+    // A sample of the session holding the connection, not an earlier one (the first connection's check, with the first statement waiting, looks alike).
+    const busy = await sampleWhere(stream, (s) => s.connections.used === 1 && s.waiting === 1 && s.holders[0]?.state !== 'validating')
     const [holder] = busy.holders
     assert.equal(holder.state, 'exclusive')
     assert.match(holder.site, /dashboard\.test\.ts/, 'the call site names the code that holds the connection')

@@ -99,13 +99,15 @@ describe('Kysely query abort on db.asPgPool()', () => {
       pool.on('error', (err: Error) => poolErrors.push(err))
       const aborting = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
       const marker = `abort_${strategy.replace(' ', '_')}`
-      await assert.rejects(
-        ksql`with delayed as (select pg_sleep(3)) insert into pet (name, species) select ${marker}, 'ghost' from delayed`.execute(aborting, {
-          signal: AbortSignal.timeout(200),
-          inflightQueryAbortStrategy: strategy,
-        }),
-        (e: unknown) => (e as { name?: string }).name === 'TimeoutError',
-      )
+      // Aborted once the server runs it (a fixed delay could fire before it starts on a busy machine).
+      const controller = new AbortController()
+      const inserting = ksql`with delayed as (select pg_sleep(3)) insert into pet (name, species) select ${marker}, 'ghost' from delayed`.execute(aborting, {
+        signal: controller.signal,
+        inflightQueryAbortStrategy: strategy,
+      })
+      await eventually(async () => (await running(abortDb.applicationName, 'pg_sleep(3)')) === 1, 10_000, 'the statement running on the server')
+      controller.abort(new DOMException('The operation timed out.', 'TimeoutError'))
+      await assert.rejects(inserting, (e: unknown) => (e as { name?: string }).name === 'TimeoutError')
       // Had the abort not reached the server, the INSERT would still be sleeping and then commit.
       await eventually(async () => (await running(abortDb.applicationName, 'pg_sleep(3)')) === 0, 10_000, 'the statement stopped on the server')
       const rows = await ctx.admin('SELECT 1 FROM pet WHERE name = $1', [marker])

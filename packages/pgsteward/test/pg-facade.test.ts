@@ -4,7 +4,7 @@ import Cursor from 'pg-cursor'
 import QueryStream from 'pg-query-stream'
 import type pg from 'pg'
 import { PoolTimeoutError, ReleasedConnectionError, sql } from 'pgsteward'
-import { eventually, setup } from './support.ts'
+import { eventually, setup, warm } from './support.ts'
 
 const ctx = await setup('pg_facade')
 await ctx.admin('CREATE TABLE people (id serial PRIMARY KEY, name text NOT NULL)')
@@ -175,7 +175,10 @@ describe('db.asPgPool(): pg.Pool behaviour', () => {
   })
 
   it('a leaked checkout triggers the leak event, and a waiter times out naming the holder', async () => {
-    const db = ctx.open({ pool: { max: 1, leakDetectionMs: 50, acquireTimeoutMs: 200 } })
+    const db = ctx.open({ pool: { max: 1, leakDetectionMs: 50, acquireTimeoutMs: 200, validateAfterIdleMs: 60_000 } })
+    // The short timeout is for the waiter below; the one connection is opened (and checked) before, however slow the machine.
+    await db.ready()
+    await warm(db)
     const pool = db.asPgPool()
     const leaks: (string | undefined)[] = []
     db.on('leak', (l) => leaks.push(l.acquiredAt))

@@ -35,43 +35,10 @@ import { newCounters, type DatabaseEvents, type DestroyReason, type PoolCounters
 import { PooledConnection, type SlotState } from './pooled-connection.js'
 import { emitQueryEventsWhileListened } from './query-event.js'
 import { checkServerCapacity } from './server-capacity.js'
-import { WaitQueue } from './wait-queue.js'
+import { Waiters, type AcquireRequest, type Fail, type Grant, type Waiter } from './waiters.js'
 
 /** Most one-shot statements of different callers in flight on one connection at once. */
 const MAX_PIPELINE_DEPTH = 100
-
-export interface AcquireRequest {
-  signal?: AbortSignal | undefined
-  /** Overrides `pool.acquireTimeoutMs` for this acquire. */
-  timeoutMs?: number | undefined
-  /** Where the acquiring code called from, kept for leak reports and deadlock errors. */
-  site?: CallSite | undefined
-  /** Connections the asking chain of scopes already holds: if they are all the pool has, waiting cannot end. */
-  heldBy?: readonly PooledConnection[] | undefined
-}
-
-type Grant = (conn: PooledConnection) => void
-type Fail = (err: Error) => void
-
-interface Waiter {
-  kind: 'exclusive' | 'shared'
-  settled: boolean
-  /** In the wait queue (not taken out to be served, nor waiting on a validation). */
-  queued: boolean
-  enqueuedAt: number
-  /** When it gives up (performance.now() clock). */
-  deadline: number
-  /** Its deadline is the pool's default one: watched by the one shared timer, not its own. */
-  sharedDeadline: boolean
-  timer: NodeJS.Timeout | undefined
-  signal: AbortSignal | undefined
-  onAbort: (() => void) | undefined
-  site: CallSite | undefined
-  /** Connections the waiting chain of scopes holds while it waits (for deadlock detection). */
-  heldBy: readonly PooledConnection[]
-  grant: Grant
-  fail: Fail
-}
 
 /** How the pool treats a failed attempt to open a connection while callers wait. */
 export type ConnectFailurePolicy = 'retry-until-deadline' | 'fail-waiter'
@@ -89,7 +56,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   readonly callSites: CallSiteRecorder
   readonly #statementNames: StatementNames | undefined
   readonly #slotOf = new WeakMap<WireConnection, PooledConnection>()
-  readonly #waiters = new WaitQueue<Waiter>()
+  readonly #waiters: Waiters
   readonly #waits = new LatencyHistogram()
   readonly #listeners: WireListeners
   #connectFailurePolicy: ConnectFailurePolicy = 'retry-until-deadline'
@@ -100,7 +67,6 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   #capacityChecked = false
   #capacityChecking = false
   readonly #connects = new ConnectAttempts()
-  #deadlineTimer: NodeJS.Timeout | undefined
   readonly #housekeeping: Housekeeping
   /** Ref'd while any connection is busy (see the constructor). */
   #keepAlive: NodeJS.Timeout | undefined
@@ -112,6 +78,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     this.#statementNames = options.statementCacheSize > 0 ? new StatementNames(options.statementCacheSize) : undefined
     this.callSites = new CallSiteRecorder(options.callSites, options.pool.leakDetectionMs > 0)
     this.#housekeeping = new Housekeeping(options.pool, () => this.#sweep())
+    this.#waiters = new Waiters(options.pool.acquireTimeoutMs, (waiter) => this.#timeOut(waiter))
     // Sockets never keep the process alive by themselves (an idle pool must not); one timer does,
     // while any connection is lent or being checked or cleaned, which is when work is under way.
     this.states.onBusyChange = (busy) => {
@@ -337,65 +304,12 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   // ------------------------------------------------------------------ waiting
 
   #newWaiter(kind: 'exclusive' | 'shared', request: AcquireRequest | undefined, grant: Grant, fail: Fail): Waiter {
-    const now = performance.now()
-    const timeoutMs = request?.timeoutMs ?? this.#options.pool.acquireTimeoutMs
-    const waiter: Waiter = {
-      kind,
-      settled: false,
-      queued: false,
-      enqueuedAt: now,
-      deadline: now + timeoutMs,
-      sharedDeadline: timeoutMs === this.#options.pool.acquireTimeoutMs,
-      timer: undefined,
-      signal: request?.signal,
-      onAbort: undefined,
-      site: request?.site ?? (kind === 'shared' ? this.#oneShotSite() : undefined),
-      heldBy: request?.heldBy ?? [],
-      grant,
-      fail,
-    }
-    if (waiter.sharedDeadline) this.#armDeadlines(timeoutMs)
-    else waiter.timer = setTimeout(() => this.#timeOut(waiter), timeoutMs)
-    const signal = waiter.signal
-    if (signal !== undefined) {
-      waiter.onAbort = () => this.#giveUp(waiter, abortErrorFrom(signal.reason))
-      signal.addEventListener('abort', waiter.onAbort, { once: true })
-    }
-    return waiter
+    return this.#waiters.create(kind, request, request?.site ?? (kind === 'shared' ? this.#oneShotSite() : undefined), grant, fail)
   }
 
   #enqueue(kind: 'exclusive' | 'shared', request: AcquireRequest | undefined, grant: Grant, fail: Fail): void {
-    const waiter = this.#newWaiter(kind, request, grant, fail)
-    waiter.queued = true
-    this.#waiters.push(waiter)
+    this.#waiters.enqueue(this.#newWaiter(kind, request, grant, fail))
     this.#fill()
-  }
-
-  /**
-   * One timer for every waiter on the default timeout: queued in order with one timeout, their
-   * deadlines are in queue order too, so only the oldest needs watching. Cleared when nobody
-   * waits, so a process whose work is done is not kept alive by it.
-   */
-  #armDeadlines(inMs: number): void {
-    if (this.#deadlineTimer === undefined) this.#deadlineTimer = setTimeout(this.#expireWaiters, inMs)
-  }
-
-  readonly #expireWaiters = (): void => {
-    this.#deadlineTimer = undefined
-    const now = performance.now()
-    const expired: Waiter[] = []
-    let next: number | undefined
-    this.#waiters.visit((waiter) => {
-      if (!waiter.sharedDeadline) return true
-      if (waiter.deadline > now) {
-        next = waiter.deadline
-        return false
-      }
-      expired.push(waiter)
-      return true
-    })
-    for (const waiter of expired) this.#timeOut(waiter)
-    if (next !== undefined && this.#waiters.size > 0) this.#armDeadlines(Math.max(1, Math.ceil(next - now)))
   }
 
   /** The error of a wait that reached its deadline: the connection error while the server cannot be reached. */
@@ -412,39 +326,18 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   #timeOut(waiter: Waiter): void {
     if (waiter.settled) return
     this.callSites.startRecording()
-    this.#giveUp(waiter, this.#deadlineError(waiter))
-  }
-
-  #giveUp(waiter: Waiter, err: Error): void {
-    if (waiter.settled) return
-    this.#settleWaiter(waiter)
-    waiter.fail(err)
-  }
-
-  /** Mark settled, stop its timers, and forget it in the queue if it is still there. */
-  #settleWaiter(waiter: Waiter): void {
-    waiter.settled = true
-    if (waiter.timer !== undefined) clearTimeout(waiter.timer)
-    if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort)
-    if (waiter.queued) {
-      waiter.queued = false
-      this.#waiters.forget()
-    }
-    if (this.#waiters.size === 0 && this.#deadlineTimer !== undefined) {
-      clearTimeout(this.#deadlineTimer)
-      this.#deadlineTimer = undefined
-    }
+    this.#waiters.giveUp(waiter, this.#deadlineError(waiter))
   }
 
   #serveWaiter(conn: PooledConnection, waiter: Waiter, now = performance.now()): void {
-    this.#settleWaiter(waiter)
+    this.#waiters.settle(waiter)
     this.#lend(conn, waiter.kind, now - waiter.enqueuedAt, waiter.site, now)
     waiter.grant(conn)
   }
 
   /** A clean connection is free: give it to the oldest waiter (and, if shared, to the shared waiters behind), or shelve it. */
   #offer(conn: PooledConnection, now = performance.now()): void {
-    const waiter = this.#shiftWaiter()
+    const waiter = this.#waiters.shift()
     if (waiter === undefined) {
       this.states.move(conn, 'idle', now)
       this.#notifyIfEmpty()
@@ -455,8 +348,8 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     if (waiter.kind !== 'shared' || !this.#options.pipelining) return
     // Waiters that connections being opened will serve are left for them: pipelining is for when there is no other connection to be had.
     while (conn.sharedCount < MAX_PIPELINE_DEPTH && this.#waiters.size > this.#comingSoon() && this.#waiters.peek()?.kind === 'shared') {
-      const next = this.#shiftWaiter() as Waiter
-      this.#settleWaiter(next)
+      const next = this.#waiters.shift() as Waiter
+      this.#waiters.settle(next)
       conn.sharedCount++
       this.counters.pipelined++
       this.#noteLend(conn, now - next.enqueuedAt, next.site)
@@ -467,12 +360,6 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   /** Connections about to be offered to the queue: being opened, or being checked right after opening. */
   #comingSoon(): number {
     return this.states.connecting.size + (this.#capacityChecking ? 1 : 0)
-  }
-
-  #shiftWaiter(): Waiter | undefined {
-    const waiter = this.#waiters.shift()
-    if (waiter !== undefined) waiter.queued = false
-    return waiter
   }
 
   // ------------------------------------------------------------------ validating
@@ -497,8 +384,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
         // Keep its place at the head of the queue and look again.
         const idle = this.#waiters.size === 0 ? this.#takeIdle() : undefined
         if (idle !== undefined) return this.#validateOrServe(idle, waiter)
-        waiter.queued = true
-        this.#waiters.unshift(waiter)
+        this.#waiters.requeueFirst(waiter)
         this.#fill()
       },
     )
@@ -649,9 +535,9 @@ export class Pool extends EventEmitter<DatabaseEvents> {
       return
     }
     if (this.#connectFailurePolicy === 'fail-waiter') {
-      const waiter = this.#shiftWaiter()
+      const waiter = this.#waiters.shift()
       if (waiter !== undefined) {
-        this.#settleWaiter(waiter)
+        this.#waiters.settle(waiter)
         waiter.fail(this.#connectionError(err))
       }
     }
@@ -660,11 +546,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   }
 
   #failAllWaiters(err: Error): void {
-    for (const waiter of this.#waiters.drain()) {
-      waiter.queued = false
-      this.#settleWaiter(waiter)
-      waiter.fail(err)
-    }
+    this.#waiters.failAll(err)
   }
 
   #onWireClosed(wire: WireConnection, err: Error | undefined): void {
@@ -731,8 +613,7 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     this.#closing = true
     this.#housekeeping.stop()
     this.#connects.stop()
-    clearTimeout(this.#deadlineTimer)
-    this.#deadlineTimer = undefined
+    this.#waiters.stop()
     this.#failAllWaiters(new PoolClosedError())
     for (const conn of [...this.states.idle]) this.#destroy(conn, 'closing')
     this.#closed = (async () => {

@@ -4,7 +4,8 @@
  * scopes and facade checkouts borrow a lease. Either way the pool is told exactly when the
  * connection is free again, and decides alone whether it is clean, needs a reset, or must go.
  */
-import type { AcquireRequest, Pool } from '../pool/pool.js'
+import type { Pool } from '../pool/pool.js'
+import type { AcquireRequest } from '../pool/waiters.js'
 import type { PooledConnection } from '../pool/pooled-connection.js'
 import type { CallSite } from './call-site.js'
 import { Lease, type LeaseKind } from './lease.js'
