@@ -21,6 +21,7 @@ import { FileSweeper } from './files/file-sweeper.ts'
 import { ShutdownGate } from './http/shutdown-gate.ts'
 import { validatorCompiler } from './http/validators.ts'
 import { errorHandler } from './http-errors.ts'
+import { dashboardRoutes } from './ops/dashboard.ts'
 import { DatabaseProbe } from './ops/database-probe.ts'
 import { opsRoutes } from './ops/routes.ts'
 import { projectRoutes } from './projects/routes.ts'
@@ -104,6 +105,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   })
   await app.register(opsRoutes(context, new DatabaseProbe(options.databaseUrl)))
+  await app.register(dashboardRoutes(context))
   await app.register(authRoutes(context, idTokens))
   await app.register(projectRoutes(context))
   await app.register(assetRoutes(context))
