@@ -26,6 +26,7 @@ describe('examples', () => {
     ['drizzle.ts', /hello, drizzle/],
     ['legacy-pg.ts', /visits 1 health ok/],
     ['metrics.ts', /pgsteward_pool_acquisitions_total\{pool="main"\} 20/],
+    ['listen-notify.ts', /received 3 messages: hello \| world \| sent while the listener was away/],
   ]
   for (const [example, expected] of expectations) {
     it(`${example} runs and prints what it should`, async () => {

@@ -27,6 +27,7 @@ import type { Session, SessionOptions, Transaction, TransactionOptions } from '.
 import { Scope } from './scope/scope.js'
 import { runTransaction } from './scope/transaction.js'
 import { logSlowStatements } from './observe/slow-statement-log.js'
+import { Listener, type ListenOptions } from './listen/listener.js'
 import { sql, type CompiledQuery } from './sql.js'
 
 
@@ -106,6 +107,7 @@ export class Database extends QueryableBase {
   readonly #als = new AsyncLocalStorage<Scope>()
   readonly #options: ResolvedOptions
   #facade: StewardPgPool | undefined
+  #listener: Listener | undefined
 
   /** @internal Use `createDatabase`, which validates the options first. */
   constructor(token: typeof CONSTRUCT, options: ResolvedOptions) {
@@ -397,6 +399,45 @@ export class Database extends QueryableBase {
   }
 
   /**
+   * Call `onNotification` with the payload of every notification sent to `channel` (by
+   * `db.notify`, `pg_notify` or `NOTIFY`), until the returned function is called. Resolves once
+   * the server has confirmed the LISTEN: a notification committed after that is delivered.
+   *
+   * All listens of a database share one connection of their own, opened at the first listen and
+   * closed after the last unlisten or at `db.close()`; it is not one of the pool's connections.
+   * While anyone listens it keeps the process alive. If it is lost (a server restart,
+   * `pg_terminate_backend`), it is reopened with backoff and every channel listened to again;
+   * then `onGap` runs, because notifications sent meanwhile were missed: read what you have not
+   * seen yet from the database there. The `listenerLost`, `listenerGap` and `listenerConnect`
+   * events report the same. A callback that throws is reported through the `error` event.
+   *
+   * `channel` is taken exactly as given (case-sensitive, any characters, at most 63 bytes). Waits
+   * up to `pool.acquireTimeoutMs` for the connection, then rejects with `ConnectionError`. Not
+   * available with `pooler: 'transaction'` (`MisuseError`): listen through a database that connects
+   * directly.
+   * @param channel The channel's name, exactly as `db.notify` names it.
+   * @param onNotification Called with each notification's payload ('' when it had none).
+   * @param options `onGap`, called after a reconnection. (Default: none)
+   * @returns A function that stops this listener (the others on the channel keep listening); idempotent.
+   * @example
+   * ```ts
+   * const unlisten = await db.listen('room_changed', (roomId) => void refresh(roomId), {
+   *   onGap: () => void refreshAll(), // the connection was lost: catch up from the tables
+   * })
+   * await db.notify('room_changed', '42') // from any instance; inside a transaction: at commit
+   * await unlisten()
+   * ```
+   */
+  listen(channel: string, onNotification: (payload: string) => void, options?: ListenOptions): Promise<() => Promise<void>> {
+    try {
+      this.#listener ??= new Listener(this.#pool, this.#options)
+      return this.#listener.listen(channel, onNotification, options)
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  /**
    * Open one connection now and run the start-up checks (credentials, server capacity), so a bad
    * configuration stops the application at start rather than on its first request.
    * @example
@@ -411,6 +452,7 @@ export class Database extends QueryableBase {
 
   /**
    * Refuse new work, let lent connections finish until `timeoutMs`, then cancel and cut the rest.
+   * The connection of `db.listen` is closed too.
    * @example
    * ```ts
    * process.on('SIGTERM', () => void db.close({ timeoutMs: 10_000 }))
@@ -420,7 +462,7 @@ export class Database extends QueryableBase {
     /** How long running work may go on before it is cancelled. (Default: 10000) */
     timeoutMs?: number
   }): Promise<void> {
-    await this.#pool.close(options?.timeoutMs ?? 10_000)
+    await Promise.all([this.#pool.close(options?.timeoutMs ?? 10_000), this.#listener?.close()])
     // On Node 20 an enabled AsyncLocalStorage keeps a promise hook on for the whole process,
     // slowing every promise; a closed database has no scopes left to track.
     this.#als.disable()

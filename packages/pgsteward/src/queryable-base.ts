@@ -4,7 +4,8 @@
  */
 import { atLeastOne, atMostOne, exactlyOne, type QueryResult, type Row } from './query-result.js'
 import type { Queryable, StatementOptions } from './scope/scope-types.js'
-import { toQuery, type CompiledQuery, type Statement } from './sql.js'
+import { checkChannel, checkPayload } from './listen/channel.js'
+import { sql, toQuery, type CompiledQuery, type Statement } from './sql.js'
 
 export abstract class QueryableBase implements Queryable {
   /** Run an already compiled statement; `query` is the public way in. */
@@ -34,6 +35,17 @@ export abstract class QueryableBase implements Queryable {
 
   many<R = Row>(statement: Statement, options?: StatementOptions): Promise<R[]> {
     return this.#compileThen<R, R[]>(statement, options, (result, text) => atLeastOne(result, text))
+  }
+
+  notify(channel: string, payload?: string): Promise<void> {
+    let query: CompiledQuery
+    try {
+      checkChannel(channel, 'notify')
+      query = toQuery(sql`SELECT pg_notify(${channel}, ${checkPayload(payload, 'notify')})`)
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)))
+    }
+    return this.execute(query, undefined).then(() => undefined)
   }
 
   #compileThen<R, T>(statement: Statement, options: StatementOptions | undefined, shape: (result: QueryResult<R>, text: string) => T): Promise<T> {

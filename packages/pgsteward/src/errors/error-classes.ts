@@ -81,12 +81,31 @@ export class TooManyParametersError extends PgStewardError {
   }
 }
 
-/** A NOTIFY payload over PostgreSQL's limit. Nothing was sent. Code `NOTIFICATION_PAYLOAD_TOO_LARGE`. */
+/**
+ * A NOTIFY payload over PostgreSQL's limit of 7,999 bytes: `db.notify` refuses it before sending
+ * anything; `pg_notify` or `NOTIFY` in your own SQL gets it from the server (SQLSTATE 22023,
+ * "payload string too long", kept as `cause`). Nothing was delivered. Code `NOTIFICATION_PAYLOAD_TOO_LARGE`.
+ * @example
+ * ```ts
+ * try {
+ *   await db.notify('jobs', JSON.stringify(job))
+ * } catch (e) {
+ *   if (e instanceof NotificationPayloadError) await db.notify('jobs', String(job.id)) // send an id instead
+ *   else throw e
+ * }
+ * ```
+ */
 export class NotificationPayloadError extends PgStewardError {
-  /** The payload's size in bytes (UTF-8). */
-  readonly bytes: number
-  constructor(bytes: number) {
-    super('NOTIFICATION_PAYLOAD_TOO_LARGE', messages.notificationPayload(bytes))
+  /** The payload's size in bytes (UTF-8); undefined when the server refused a payload pgsteward did not measure. */
+  readonly bytes: number | undefined
+  constructor(
+    bytes: number | undefined,
+    options?: {
+      /** The server's error, when it was the server that refused it. (Default: none) */
+      cause?: unknown
+    },
+  ) {
+    super('NOTIFICATION_PAYLOAD_TOO_LARGE', messages.notificationPayload(bytes), options)
     this.bytes = bytes
   }
 }

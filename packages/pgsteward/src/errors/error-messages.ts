@@ -135,8 +135,9 @@ export const messages = {
     `The statement has ${count} parameters; PostgreSQL's protocol allows at most 65,535. Nothing was sent. ` +
     'Send the rows in batches, or pass one array parameter (for example `= ANY(${ids})` or `unnest(${array})`).',
 
-  notificationPayload: (bytes: number): string =>
-    `A notification payload of ${bytes} bytes exceeds PostgreSQL's limit of 7,999 bytes. Nothing was sent. Send an id and let the listener read the data.`,
+  notificationPayload: (bytes: number | undefined): string =>
+    `A notification payload of ${bytes === undefined ? 'more than 7,999' : bytes.toLocaleString('en-US')} bytes exceeds PostgreSQL's limit of 7,999 bytes. ` +
+    'Nothing was delivered. Send an id and let the listener read the data from the database.',
 }
 
 function reasonText(reason: unknown): string {

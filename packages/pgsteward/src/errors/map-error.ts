@@ -12,6 +12,7 @@ import {
   ExclusionViolationError,
   ForeignKeyViolationError,
   LockNotAvailableError,
+  NotificationPayloadError,
   NotNullViolationError,
   PgStewardError,
   QueryCanceledError,
@@ -179,7 +180,12 @@ function redactMessage(sqlState: string, message: string): string {
   return sqlState.startsWith('22') ? message.replace(/"[^"]*"/g, '"…"') : message
 }
 
-function fromServerError(e: ServerError, sql: string | undefined): DatabaseError {
+/** 22023 is any invalid parameter value; from pg_notify/NOTIFY (routine Async_Notify) about the payload, it is the payload limit. */
+function isPayloadTooLong(e: ServerError): boolean {
+  return e.code === '22023' && e.routine === 'Async_Notify' && /payload/i.test(str(e.message) ?? '')
+}
+
+function fromServerError(e: ServerError, sql: string | undefined): DatabaseError | NotificationPayloadError {
   const fields: ServerErrorFields = {
     sqlState: e.code,
     severity: str(e.severity),
@@ -193,6 +199,7 @@ function fromServerError(e: ServerError, sql: string | undefined): DatabaseError
   }
   const message = redactMessage(e.code, str(e.message) ?? 'database error')
   const quoting = { detail: str(e.detail), where: str(e.where) }
+  if (isPayloadTooLong(e)) return new NotificationPayloadError(undefined, { cause: new DatabaseError(`SQLSTATE_${e.code}`, message, fields, quoting) })
   const Known = BY_SQLSTATE.get(e.code)
   const mapped = Known
     ? new Known(message, fields, quoting)

@@ -153,7 +153,11 @@ export interface DatabaseEvents {
       heldMs: number
     },
   ]
-  /** A connection could not be opened, or an idle one failed; no caller was waiting on it. Without a listener nothing is thrown. */
+  /**
+   * A connection could not be opened, or an idle one failed; no caller was waiting on it. Also: an
+   * attempt to reopen the `db.listen` connection failed, or a `db.listen` callback threw. Without a
+   * listener nothing is thrown.
+   */
   error: [Error]
   /** A start-up check found something to change (a pool larger than the server can serve); `strict: true` makes it an error. Without a listener it goes to `process.emitWarning`. */
   warning: [ConfigError]
@@ -179,6 +183,45 @@ export interface DatabaseEvents {
   ]
   /** A statement finished. Costs nothing while nobody listens. */
   query: [QueryEvent]
+  /**
+   * The connection of `db.listen` was opened: at the first listen, and again after each loss.
+   * It is not one of the pool's connections and is not counted in `stats()`.
+   */
+  listenerConnect: [
+    {
+      /** Its server process id, as `pg_stat_activity.pid` and `pg_backend_pid()` show it. */
+      processId: number
+      /** The channels listened to on it. */
+      channels: string[]
+      /** True when it replaces a connection that was lost. */
+      reconnected: boolean
+    },
+  ]
+  /** The connection of `db.listen` was lost; it is being opened again, with backoff, for as long as anyone listens. */
+  listenerLost: [
+    {
+      /** Why it was lost (the server's error, or the socket's), when known. */
+      error: Error | undefined
+      /** The channels that are listened to again once it is back. */
+      channels: string[]
+    },
+  ]
+  /**
+   * The connection of `db.listen` is back after a loss and every channel is listened to again;
+   * notifications sent meanwhile were missed. Emitted just before each listener's `onGap` runs.
+   */
+  listenerGap: [
+    {
+      /** The channels that may have missed notifications. */
+      channels: string[]
+      /** How long the channels were not listened to, in milliseconds. */
+      downMs: number
+      /** The attempts it took to reconnect (1 when the first one succeeded). */
+      attempts: number
+      /** Why the connection was lost, when known. */
+      error: Error | undefined
+    },
+  ]
 }
 
 export function newCounters(): PoolCounters {

@@ -57,6 +57,14 @@ export interface Queryable {
    * @example const rows = await db.many(sql`select * from orders where user_id = ${id}`)
    */
   many<R = Row>(statement: Statement, options?: StatementOptions): Promise<R[]>
+  /**
+   * Send a notification to everyone listening on `channel` (`pg_notify`, parameterised; the
+   * channel is taken exactly as given). Inside a transaction it is delivered at commit, and not
+   * at all on rollback. A payload over 7,999 bytes is refused with `NotificationPayloadError`
+   * before anything is sent: send an id and let listeners read the rest.
+   * @example await tx.notify('room_changed', String(roomId))
+   */
+  notify(channel: string, payload?: string): Promise<void>
 }
 
 /** One connection for the length of a callback. */
