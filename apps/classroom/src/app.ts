@@ -14,6 +14,7 @@ import { assetRoutes } from './assets/routes.ts'
 import { backpackRoutes } from './backpack/routes.ts'
 import type { Config } from './config.ts'
 import type { AppContext } from './context.ts'
+import type { NotificationSource } from './events/live-feed.ts'
 import { eventRoutes } from './events/routes.ts'
 import { BlobStore, type BlobFaults } from './files/blob-store.ts'
 import { removeCrashLeftovers } from './files/crash-leftovers.ts'
@@ -21,6 +22,7 @@ import { FileSweeper } from './files/file-sweeper.ts'
 import { ShutdownGate } from './http/shutdown-gate.ts'
 import { validatorCompiler } from './http/validators.ts'
 import { errorHandler } from './http-errors.ts'
+import { dashboardRoutes } from './ops/dashboard.ts'
 import { DatabaseProbe } from './ops/database-probe.ts'
 import { opsRoutes } from './ops/routes.ts'
 import { projectRoutes } from './projects/routes.ts'
@@ -33,6 +35,8 @@ export interface AppOptions {
    * pool too busy to lend the check a connection reads as the database being down.
    */
   databaseUrl?: string
+  /** Where live-event notifications of every instance are heard. (Default: `db.listen`) */
+  notifications?: NotificationSource
   /** How often the background sweep runs (Default: 60 s). */
   sweepIntervalMs?: number
   /** Failure injection for tests and the race lab. */
@@ -104,11 +108,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   })
   await app.register(opsRoutes(context, new DatabaseProbe(options.databaseUrl)))
+  await app.register(dashboardRoutes(context))
   await app.register(authRoutes(context, idTokens))
   await app.register(projectRoutes(context))
   await app.register(assetRoutes(context))
   await app.register(backpackRoutes(context))
-  await app.register(eventRoutes(context))
+  await app.register(eventRoutes(context, options.notifications ?? db))
   app.decorate('context', context)
   context.sweeper.start()
   return app

@@ -20,6 +20,8 @@ const Env = Type.Object({
   DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 500, default: 10 }),
   /** Members of this group (as the identity provider sends it at login) may create live events. */
   TEACHER_GROUP: Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u001f\\u007f]+$', default: 'teachers' }),
+  /** Members of this group (or of TEACHER_GROUP) may watch the live pool dashboard. */
+  OPERATOR_GROUP: Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u001f\\u007f]+$', default: 'operators' }),
   /** The identity provider whose ID tokens POST /auth/token exchanges (required in production). */
   OIDC_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   OIDC_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
@@ -48,6 +50,8 @@ export interface Config {
   maxUploadBytes: number
   dbPoolMax: number
   teacherGroup: string
+  /** Members of this group, and teachers, may watch the live pool dashboard. */
+  operatorGroup: string
   /** Production sign-in: ID tokens of this provider are exchanged for our tokens; undefined: not configured. */
   oidc: OidcConfig | undefined
   shutdownGraceMs: number
@@ -145,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxUploadBytes: c.MAX_UPLOAD_BYTES,
     dbPoolMax: c.DB_POOL_MAX,
     teacherGroup: c.TEACHER_GROUP,
+    operatorGroup: c.OPERATOR_GROUP,
     oidc,
     shutdownGraceMs: c.SHUTDOWN_GRACE_MS,
     liveMessagesPerSecond: c.LIVE_MESSAGES_PER_SECOND,

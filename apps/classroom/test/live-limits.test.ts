@@ -9,6 +9,8 @@ import { WebSocket } from 'ws'
 import { ChatRelay } from '../src/events/chat.ts'
 import { Hub, DEFAULT_HUB_OPTIONS } from '../src/events/hub.ts'
 import { InflightWork } from '../src/events/inflight.ts'
+import { LeaderboardPublisher } from '../src/events/leaderboard.ts'
+import { LiveFeed } from '../src/events/live-feed.ts'
 import { startService, type Service } from './support.ts'
 
 const PER_SECOND = 10
@@ -105,7 +107,9 @@ describe('live limits', () => {
     const eventId = await eventOn(open, 'batch')
     const users = await Promise.all([open.login('batch-a'), open.login('batch-b')])
     const hub = new Hub({ ...DEFAULT_HUB_OPTIONS, log: open.app.log })
-    const relay = new ChatRelay({ db: open.db, hub, inflight: new InflightWork() })
+    const inflight = new InflightWork()
+    const leaderboard = new LeaderboardPublisher({ db: open.db, hub, inflight, log: open.app.log, intervalMs: 50 })
+    const relay = new ChatRelay({ db: open.db, feed: new LiveFeed({ db: open.db, hub, leaderboard, inflight, log: open.app.log }), inflight })
     try {
       // Posted in one turn: they share a batch. The NUL reaches the database (no validation here).
       const posts = Array.from({ length: 50 }, (_, i) =>

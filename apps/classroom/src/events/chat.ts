@@ -4,8 +4,9 @@
  * happen in id order, a reader's snapshot of chat_messages always holds every message up to
  * some id and nothing after it, and everything after it arrives live: that is what lets a
  * joining client stitch history and live messages together without gaps or duplicates.
- * (Ordering is per process: several instances would need the database to order their
- * broadcasts, e.g. LISTEN/NOTIFY.)
+ * Across instances the database orders them (each insert holds the event's row lock until it
+ * commits) and the live feed delivers them: a batch is handed to the feed once committed, and
+ * its senders are answered once the feed gave it to the room.
  *
  * The stream is a queue drained by one loop, not a lock: nothing inside the loop waits on the
  * queue itself, and sending is synchronous, so it cannot deadlock or stall on a client.
@@ -18,8 +19,8 @@
 import { AsyncResource } from 'node:async_hooks'
 import { DatabaseError, type Database } from 'pgsteward'
 import { insertChatMessages, type NewChatMessage } from './event-store.ts'
-import type { Hub } from './hub.ts'
 import type { InflightWork } from './inflight.ts'
+import type { LiveFeed } from './live-feed.ts'
 
 /** Rows per INSERT: bounds one statement's size while a burst is written in a few round trips. */
 const MAX_BATCH = 500
@@ -40,7 +41,7 @@ function isCausedByData(err: unknown): boolean {
 
 export class ChatRelay {
   readonly #db: Database
-  readonly #hub: Hub
+  readonly #feed: LiveFeed
   readonly #inflight: InflightWork
   /** Messages waiting per event; an entry exists exactly while that event's writer runs. */
   readonly #queues = new Map<number, Pending[]>()
@@ -48,9 +49,9 @@ export class ChatRelay {
   // transaction never has its INSERT join that transaction.
   readonly #startWriter: (eventId: number, queue: Pending[]) => void
 
-  constructor(deps: { db: Database; hub: Hub; inflight: InflightWork }) {
+  constructor(deps: { db: Database; feed: LiveFeed; inflight: InflightWork }) {
     this.#db = deps.db
-    this.#hub = deps.hub
+    this.#feed = deps.feed
     this.#inflight = deps.inflight
     this.#startWriter = AsyncResource.bind((eventId: number, queue: Pending[]) => {
       void this.#inflight.track(this.#write(eventId, queue))
@@ -71,15 +72,16 @@ export class ChatRelay {
     })
   }
 
-  /** Insert, broadcast in id order, then resolve each message's sender. */
+  /** Insert; once the feed handed the batch to the room (in id order), resolve each message's sender. */
   async #store(eventId: number, batch: Pending[]): Promise<void> {
     const stored = await insertChatMessages(
       this.#db,
       eventId,
       batch.map((p) => p.message),
     )
-    for (const message of stored) this.#hub.publishChat(eventId, message)
-    for (const p of batch) p.done()
+    const last = stored.at(-1)?.id ?? 0
+    // Not awaited: the next batch is written while this one is read back and sent.
+    void this.#inflight.track(this.#feed.delivered(eventId, last).then(() => batch.forEach((p) => p.done())))
   }
 
   async #write(eventId: number, queue: Pending[]): Promise<void> {

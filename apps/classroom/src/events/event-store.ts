@@ -168,17 +168,42 @@ export interface NewChatMessage {
 }
 
 /**
- * Store messages in the given order in one statement. The ids come from the sequence as the
- * sorted rows are inserted, so they follow the input order; the result is in id order.
+ * Store messages in the given order. The ids come from the sequence as the sorted rows are
+ * inserted, so they follow the input order; the result is in id order. The event's row is locked
+ * (FOR NO KEY UPDATE: foreign-key checks of other writers are not held up) before the ids are
+ * drawn and until the commit, so one event's messages commit in id order across every instance:
+ * a reader that saw message n of an event has seen every message of it before n. The trigger of
+ * migration 0003 announces them on commit. An event that is gone stores nothing (a foreign-key
+ * error, as before).
  */
 export async function insertChatMessages(db: Database, eventId: number, messages: readonly NewChatMessage[]): Promise<ChatMessageView[]> {
   const usernames = new Map(messages.map((m) => [m.userId, m.username]))
-  const { rows } = await db.query<Omit<ChatRow, 'username'>>(sql`INSERT INTO chat_messages (event_id, user_id, body)
-    SELECT ${eventId}, m.user_id, m.body
-    FROM unnest(${messages.map((m) => m.userId)}::bigint[], ${messages.map((m) => m.body)}::text[]) WITH ORDINALITY AS m(user_id, body, position)
-    ORDER BY m.position
-    RETURNING id, user_id, body, created_at`)
+  const rows = await db.transaction(async (tx) => {
+    await tx.query(sql`SELECT 1 FROM events WHERE id = ${eventId} FOR NO KEY UPDATE`)
+    const inserted = await tx.query<Omit<ChatRow, 'username'>>(sql`INSERT INTO chat_messages (event_id, user_id, body)
+      SELECT ${eventId}, m.user_id, m.body
+      FROM unnest(${messages.map((m) => m.userId)}::bigint[], ${messages.map((m) => m.body)}::text[]) WITH ORDINALITY AS m(user_id, body, position)
+      ORDER BY m.position
+      RETURNING id, user_id, body, created_at`)
+    return inserted.rows
+  })
   return rows.map((r) => toChat({ ...r, username: usernames.get(Number(r.user_id)) ?? '' })).sort((a, b) => a.id - b.id)
+}
+
+/** The event's newest chat id (0: none yet). */
+export async function lastChatId(db: Database, eventId: number): Promise<number> {
+  const row = await db.one<{ id: string | null }>(sql`SELECT max(id) AS id FROM chat_messages WHERE event_id = ${eventId}`)
+  return row.id === null ? 0 : Number(row.id)
+}
+
+/** The event's chat messages after `afterId`, oldest first, at most `limit`. */
+export async function readChatAfter(db: Database, eventId: number, afterId: number, limit: number): Promise<ChatMessageView[]> {
+  const { rows } = await db.query<ChatRow>(sql`SELECT c.id, c.user_id, u.username, c.body, c.created_at
+    FROM chat_messages c JOIN users u ON u.id = c.user_id
+    WHERE c.event_id = ${eventId} AND c.id > ${afterId}
+    ORDER BY c.id
+    LIMIT ${limit}`)
+  return rows.map(toChat)
 }
 
 export const HISTORY_LIMIT = 100

@@ -50,6 +50,7 @@ export class Hub {
   readonly #rooms = new Map<number, Room>()
   readonly #attachments = new Map<WebSocket, Attachment>()
   readonly #heartbeat: NodeJS.Timeout
+  readonly #roomClosedListeners: ((eventId: number) => void)[] = []
   #shuttingDown = false
 
   constructor(options: HubOptions) {
@@ -65,7 +66,7 @@ export class Hub {
    */
   attach(socket: WebSocket, who: { eventId: number; userId: number; username: string }): boolean {
     if (this.#shuttingDown || socket.readyState !== WebSocket.OPEN || this.#attachments.has(socket)) return false
-    const member: Member = { socket, ...who, catchUp: [], missedLeaderboard: false }
+    const member: Member = { socket, ...who, catchUp: [], missedLeaderboard: false, lastChatId: 0 }
     let room = this.#rooms.get(who.eventId)
     if (room === undefined) {
       room = new Room(who.eventId)
@@ -96,8 +97,11 @@ export class Hub {
     const { member } = attachment
     const buffered = member.catchUp ?? []
     member.catchUp = null
+    member.lastChatId = Math.max(member.lastChatId, afterChatId)
     for (const message of buffered) {
-      if (message.id > afterChatId) this.send(socket, { type: 'chat', message })
+      if (message.id <= member.lastChatId) continue
+      member.lastChatId = message.id
+      this.send(socket, { type: 'chat', message })
     }
     const missedLeaderboard = member.missedLeaderboard
     member.missedLeaderboard = false
@@ -109,8 +113,12 @@ export class Hub {
     if (room === undefined) return
     const data = encode({ type: 'chat', message })
     for (const member of room.snapshot()) {
-      if (member.catchUp === null) this.#sendData(member.socket, data)
-      else if (member.catchUp.length < MAX_CATCH_UP_MESSAGES) member.catchUp.push(message)
+      if (member.catchUp === null) {
+        // Already in its history, or sent: each message reaches a socket once, in id order.
+        if (message.id <= member.lastChatId) continue
+        member.lastChatId = message.id
+        this.#sendData(member.socket, data)
+      } else if (member.catchUp.length < MAX_CATCH_UP_MESSAGES) member.catchUp.push(message)
       // Its join is stuck (a slow database): rather than buffer without bound, let it reconnect
       // with ?since=, which loses nothing.
       else this.close(member.socket, CLOSE_TRY_AGAIN_LATER, 'too slow')
@@ -141,6 +149,11 @@ export class Hub {
       attachment.closeTimer = setTimeout(() => socket.terminate(), graceMs)
       attachment.closeTimer.unref()
     }
+  }
+
+  /** `listener` is called when the last socket of a room left it (the room is gone). */
+  onRoomClosed(listener: (eventId: number) => void): void {
+    this.#roomClosedListeners.push(listener)
   }
 
   hasRoom(eventId: number): boolean {
@@ -185,7 +198,10 @@ export class Hub {
     const room = this.#rooms.get(member.eventId)
     if (room === undefined) return
     room.remove(socket)
-    if (room.size === 0) this.#rooms.delete(member.eventId)
+    if (room.size === 0) {
+      this.#rooms.delete(member.eventId)
+      for (const listener of this.#roomClosedListeners) listener(member.eventId)
+    }
   }
 
   #detach(socket: WebSocket): void {

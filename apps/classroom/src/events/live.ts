@@ -23,6 +23,7 @@ import { joinParticipant, readJoinSnapshot, recordAnswer, toEventView, type Even
 import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION, type Hub } from './hub.ts'
 import type { InflightWork } from './inflight.ts'
 import type { LeaderboardPublisher } from './leaderboard.ts'
+import type { LiveFeed } from './live-feed.ts'
 import { parseClientMessage, type ClientMessage } from './messages.ts'
 import { TokenBucket } from './token-bucket.ts'
 
@@ -30,6 +31,7 @@ export interface LiveDependencies {
   db: Database
   hub: Hub
   chat: ChatRelay
+  feed: LiveFeed
   leaderboard: LeaderboardPublisher
   inflight: InflightWork
   rateLimit: { perSecond: number; burst: number }
@@ -124,9 +126,12 @@ class LiveConnection {
   }
 
   async #join(): Promise<void> {
-    const { db, hub, leaderboard } = this.#deps
+    const { db, hub, leaderboard, feed } = this.#deps
     try {
       const { participant, created } = await joinParticipant(db, this.#event.id, this.#user.id)
+      // The room's feed knows where it stands before the history is read: what commits after
+      // that reaches the room through the feed, what committed before is in the history.
+      await feed.ready(this.#event.id)
       this.#participantId = participant.id
       // A new participant appears on the leaderboard (while it has fewer than 20 rows).
       if (created) leaderboard.schedule(this.#event.id)

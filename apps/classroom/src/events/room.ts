@@ -15,6 +15,11 @@ export interface Member {
   catchUp: ChatMessageView[] | null
   /** A leaderboard was broadcast while the member was catching up. */
   missedLeaderboard: boolean
+  /**
+   * The last chat id this member was sent (in its history or live): a message the database feed
+   * hands over again, or one the history already held, is not sent twice.
+   */
+  lastChatId: number
 }
 
 /** Plain bookkeeping, all synchronous: callers never await between reading and changing it. */

@@ -8,9 +8,10 @@
  * Authentication runs before the body is read or validated, so an unauthenticated request is a
  * 401 whatever its body. The creating POSTs take an Idempotency-Key.
  *
- * What reaches the live sockets is built from committed rows (chat messages as stored, a
- * leaderboard read after the change): the database is the source of truth, so another instance
- * could be fed the same way from it (LISTEN/NOTIFY carrying the ids), which is not built here.
+ * What reaches the live sockets is read from committed rows (chat messages after the last one
+ * the room was sent, a leaderboard read after the change): the database is the source of truth,
+ * and several instances on one database serve the same live events. Triggers NOTIFY which room
+ * changed; each instance reads what it has not yet seen (live-feed.ts).
  */
 import { Type } from '@sinclair/typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -27,6 +28,7 @@ import { addPoints, createEvent, findEvent, readLeaderboard, toEventView, type E
 import { DEFAULT_HUB_OPTIONS, Hub } from './hub.ts'
 import { InflightWork } from './inflight.ts'
 import { LeaderboardPublisher } from './leaderboard.ts'
+import { LiveFeed, type NotificationSource } from './live-feed.ts'
 import { serveLiveConnection } from './live.ts'
 
 /** Leaderboard broadcasts per room at most this often. */
@@ -80,15 +82,17 @@ function withoutToken(url: string): string {
   return url.replace(/([?&]token=)[^&]*/, '$1[redacted]')
 }
 
-export function eventRoutes(ctx: AppContext) {
-  // Registration awaits nothing, hence a plain function returning a settled promise.
-  return (plainApp: FastifyInstance): Promise<void> => {
+/** `notifications`: where every instance's changes are heard (`db` itself: pgsteward's `db.listen`). */
+export function eventRoutes(ctx: AppContext, notifications: NotificationSource) {
+  return async (plainApp: FastifyInstance): Promise<void> => {
     const app = plainApp.withTypeProvider<TypeBoxTypeProvider>()
     const { db } = ctx
     const inflight = new InflightWork()
     const hub = new Hub({ ...DEFAULT_HUB_OPTIONS, log: app.log })
     const leaderboard = new LeaderboardPublisher({ db, hub, inflight, log: app.log, intervalMs: LEADERBOARD_INTERVAL_MS })
-    const chat = new ChatRelay({ db, hub, inflight })
+    const feed = new LiveFeed({ db, hub, leaderboard, inflight, log: app.log })
+    await feed.listen(notifications)
+    const chat = new ChatRelay({ db, feed, inflight })
     const rateLimit = { perSecond: ctx.config.liveMessagesPerSecond, burst: ctx.config.liveMessageBurst }
     hubs.set(ctx, hub)
 
@@ -201,7 +205,7 @@ export function eventRoutes(ctx: AppContext) {
           socket.close(1008, 'not authenticated')
           return
         }
-        serveLiveConnection({ db, hub, chat, leaderboard, inflight, rateLimit }, socket, {
+        serveLiveConnection({ db, hub, chat, feed, leaderboard, inflight, rateLimit }, socket, {
           user,
           event,
           since: request.query.since,
@@ -222,9 +226,9 @@ export function eventRoutes(ctx: AppContext) {
     app.addHook('onClose', async () => {
       hub.shutdown() // in case the server closed without its preClose hooks (never listening)
       leaderboard.stop()
+      await feed.stop()
       // The database is closed after the app: let the work already started finish first.
       if (!(await inflight.settled(SHUTDOWN_WAIT_MS))) app.log.warn({ pending: inflight.size }, 'live event work still running at shutdown')
     })
-    return Promise.resolve()
   }
 }

@@ -2,8 +2,9 @@
  * GET /health runs a real query through the pool (a health check that never touches the
  * database says "ok" while it is down). Busy is not down: 200 with `ok`, or with `degraded` while
  * requests wait for connections (even when the pool could not lend one to the check in time, as
- * long as the database answers on a connection of its own); 503 only when the database does not
- * answer. A load balancer then keeps a busy instance, and takes out one that cannot work.
+ * long as the database answers on a connection of its own, or refuses it only for its connection
+ * limit while the pool holds connections: `busy` says `pool` or `server`); 503 only when the
+ * database does not answer. A load balancer then keeps a busy instance, and takes out one that cannot work.
  * GET /metrics: Prometheus text, pgsteward's pool collector plus HTTP request metrics.
  */
 import type { FastifyInstance } from 'fastify'
@@ -33,9 +34,13 @@ export function opsRoutes(ctx: AppContext, probe: DatabaseProbe) {
     app.get('/health', async (_request, reply) => {
       const report = await ctx.db.health({ timeoutMs: HEALTH_TIMEOUT_MS })
       if (report.status !== 'down') return reply.status(200).send(report)
-      const answers = await probe.answers(2 * HEALTH_TIMEOUT_MS)
-      if (answers === true) {
-        return reply.status(200).send({ ...report, status: 'degraded', reason: `the pool is busy (${report.reason ?? 'no connection free'}); the database answers` })
+      const answer = await probe.answers(2 * HEALTH_TIMEOUT_MS)
+      if (answer === 'answers') {
+        return reply.status(200).send({ ...report, status: 'degraded', busy: 'pool', reason: `the pool is busy (${report.reason ?? 'no connection free'}); the database answers` })
+      }
+      if (answer === 'full' && report.pool.total > 0) {
+        // The server is at its connection limit and we hold connections: busy everywhere, not down.
+        return reply.status(200).send({ ...report, status: 'degraded', busy: 'server', reason: `the pool is busy (${report.reason ?? 'no connection free'}); the server answers but is at its connection limit` })
       }
       return reply.status(503).header('retry-after', '5').send(report)
     })
