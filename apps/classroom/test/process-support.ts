@@ -41,11 +41,13 @@ export function launch(command: string, args: string[], options: { env: Record<s
       if (m?.[1]) resolve(m[1])
     })
     child.stderr?.on('data', (d: Buffer) => (out += d.toString()))
-    child.on('exit', () => reject(new Error(`exited before listening:\n${out}`)))
+    child.on('exit', (code, signal) => reject(new Error(`exited before listening (${signal ?? `code ${String(code)}`}):\n${out}`)))
   })
   url.catch(() => undefined)
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
-  const killer = setTimeout(() => child.kill('SIGKILL'), 90_000)
+  // A safety net for a hung child, not a bound on start-up: a first start runs initdb, which on a
+  // loaded two-core machine has taken more than 90 s. It fires before the runner's 300 s limit, so a hung child is killed, not leaked.
+  const killer = setTimeout(() => child.kill('SIGKILL'), 240_000)
   void exited.then(() => clearTimeout(killer))
   return { child, url, output: () => out, exited }
 }
