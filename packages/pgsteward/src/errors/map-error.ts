@@ -117,8 +117,10 @@ export function breaksConnection(err: unknown): boolean {
  */
 export function isPermanentConnectFailure(err: unknown): boolean {
   const sqlState = sqlStateOf(err)
-  if (sqlState !== undefined) return sqlState.startsWith('28') || sqlState === '3D000'
   const message = err instanceof Error ? err.message : ''
+  // A pooler refusing a setting sent at connect (PgBouncer, 08P01: "unsupported startup parameter: options") refuses it every time.
+  if (message.startsWith('unsupported startup parameter')) return true
+  if (sqlState !== undefined) return sqlState.startsWith('28') || sqlState === '3D000'
   const code = str((err as { code?: unknown } | null)?.code) ?? ''
   return (
     message === 'The server does not support SSL connections' ||

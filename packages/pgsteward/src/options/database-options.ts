@@ -97,7 +97,11 @@ export interface DatabaseOptions {
    * (PgBouncer, Supavisor, RDS Proxy): the statement cache is off unless you set
    * `statementCacheSize` (PgBouncer 1.21+ with `max_prepared_statements` carries prepared
    * statements), `db.session` is refused because consecutive statements may reach different
-   * server connections, and the server-capacity check is skipped. (Default: 'none')
+   * server connections, `db.listen` is refused (listen through a direct connection), the
+   * server-capacity check is skipped, and settings sent at connect (`statementTimeoutMs`,
+   * `lockTimeoutMs`, `idleInTransactionTimeoutMs`, `serverSettings`) are a `ConfigError`: the
+   * server connections are shared, so set them for the role on the server. Cancellation
+   * (`timeoutMs`, `signal`) works through the pooler. (Default: 'none')
    */
   pooler?: 'none' | 'transaction'
   /**

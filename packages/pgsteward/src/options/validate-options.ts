@@ -111,6 +111,7 @@ export function resolveOptions(input: unknown, env: NodeJS.ProcessEnv = process.
   const statementTimeoutMs = num('statementTimeoutMs', 0)
   const lockTimeoutMs = num('lockTimeoutMs', 0)
   const idleInTransactionTimeoutMs = num('idleInTransactionTimeoutMs', 0)
+  if (pooler === 'transaction') poolerSettingProblems(options, problems)
   const connection = resolveConnection(
     {
       connectionString: str('connectionString'),
@@ -148,5 +149,31 @@ export function resolveOptions(input: unknown, env: NodeJS.ProcessEnv = process.
     slowStatementMs: logger === undefined ? 0 : num('slowStatementMs', SLOW_STATEMENT_DEFAULT_MS),
     pool,
     retry,
+  }
+}
+
+/** Server settings sent when a connection opens, by option, with the server's name for each. */
+const STARTUP_SETTINGS: readonly [option: string, setting: string][] = [
+  ['statementTimeoutMs', 'statement_timeout'],
+  ['lockTimeoutMs', 'lock_timeout'],
+  ['idleInTransactionTimeoutMs', 'idle_in_transaction_session_timeout'],
+]
+
+/**
+ * Behind a transaction-mode pooler the server connections are shared by every client of the
+ * pooler, so settings sent when a connection opens cannot be this client's: PgBouncer refuses them
+ * ("unsupported startup parameter"), and a pooler that ignored them would apply them nowhere.
+ */
+function poolerSettingProblems(options: Record<string, unknown>, problems: string[]): void {
+  const where = "behind a transaction-mode pooler (pooler: 'transaction') the server connections are shared by all of the pooler's clients, and PgBouncer refuses settings sent at connect (\"unsupported startup parameter\")"
+  for (const [option, setting] of STARTUP_SETTINGS) {
+    if (typeof options[option] === 'number' && options[option] > 0) {
+      problems.push(
+        `${option} cannot be honoured: ${where}. Set it for the role on the server (ALTER ROLE ... SET ${setting} = '5s'), or give statements and scopes a timeoutMs, which cancels from the client; then remove ${option}.`,
+      )
+    }
+  }
+  if (isPlainObject(options.serverSettings) && Object.keys(options.serverSettings).length > 0) {
+    problems.push(`serverSettings cannot be honoured: ${where}. Set them for the role or database on the server (ALTER ROLE ... SET ...), or with SET LOCAL inside each transaction; then remove serverSettings.`)
   }
 }
