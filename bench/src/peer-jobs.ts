@@ -7,6 +7,7 @@ import type { ThreadCpuSource } from './cpu-clock.ts'
 import type { OperationName } from './peers/peer.ts'
 import type { PeerId } from './peers/registry.ts'
 import type { FairnessRun, RunSample } from './results.ts'
+import type { ProfileSummary } from './profile-summary.ts'
 import type { HistogramSnapshot } from './stats.ts'
 
 /** Open the peer's pool, run `operation` in a closed loop, close the pool. */
@@ -17,6 +18,8 @@ export interface ClosedLoopJob {
   url: string
   poolMax: number
   loop: ClosedLoopOptions
+  /** Sample the worker with V8's CPU profiler during the run and return the summary (never a measured run). */
+  profile?: boolean
 }
 
 /** The wait-queue workload on the peer's pool: hold every connection, queue `waiters`, serve them. */
@@ -31,7 +34,7 @@ export interface QueueingJob {
 
 export type PeerJob = ClosedLoopJob | QueueingJob
 
-export type JobOutcome = { kind: 'closed-loop'; sample: RunSample; latencies: HistogramSnapshot } | { kind: 'queueing'; run: FairnessRun }
+export type JobOutcome = { kind: 'closed-loop'; sample: RunSample; latencies: HistogramSnapshot; profile?: ProfileSummary } | { kind: 'queueing'; run: FairnessRun }
 
 export interface JobRequest {
   id: number

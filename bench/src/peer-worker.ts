@@ -9,6 +9,7 @@ import { parentPort } from 'node:worker_threads'
 import { runClosedLoop } from './closed-loop.ts'
 import type { JobOutcome, JobReply, JobRequest, PeerJob } from './peer-jobs.ts'
 import { loadPeer, PEERS } from './peers/registry.ts'
+import { summariseProfile, withCpuProfile } from './profile-summary.ts'
 import { withTimeLimit } from './time-limit.ts'
 import { queueingRun } from './workloads/queueing-run.ts'
 
@@ -20,6 +21,10 @@ async function perform(job: PeerJob): Promise<JobOutcome> {
   try {
     const operation = open.operations[job.operation]
     if (operation === undefined) throw new Error(`${label} has no ${job.operation} operation`)
+    if (job.profile === true) {
+      const { result: run, profile } = await withCpuProfile(() => runClosedLoop(operation, job.loop))
+      return { kind: 'closed-loop', sample: run.sample, latencies: run.latencies.snapshot(), profile: summariseProfile(profile) }
+    }
     const run = await runClosedLoop(operation, job.loop)
     return { kind: 'closed-loop', sample: run.sample, latencies: run.latencies.snapshot() }
   } finally {

@@ -3,6 +3,7 @@
  * ratios for every workload and Node, and links to the full tables and figures. Edit this file,
  * not the README: every run of `npm run bench` that publishes rewrites it.
  */
+import { profilesSection } from './explain.ts'
 import type { BenchResult } from './results.ts'
 import { comparisonMatrix, environmentLines, targetsSummary, targetsTable, VERDICT_LEGEND } from './report.ts'
 import { USAGE } from './settings.ts'
@@ -50,6 +51,7 @@ export function renderReadme(bench: BenchResult, links: ReadmeLinks): string {
     '',
     comparisonMatrix(bench, 'markdown'),
     '',
+    ...((bench.profiles ?? []).length === 0 ? [] : ['## Where the time goes', '', profilesSection(bench.profiles ?? [], bench.settings.poolMax, 'markdown'), '']),
     `Full tables (throughput, client CPU per operation, p50 / p99, every peer on every Node, the wait queue, the classroom service end to end): [${file('results.md')}](${file('results.md')}); every figure of every run: [${file('results.json')}](${file('results.json')})${others.length > 0 ? `; ${others.map((chart) => `[the chart on ${chart.runtime}](${file(chart.name)})`).join(', ')}` : ''}.`,
     '',
     '## Where it ran',

@@ -5,6 +5,7 @@
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { MedianInterval } from './bootstrap.ts'
+import { profilesSection } from './explain.ts'
 import { REPO_ROOT } from './machine.ts'
 import { pgbenchSeconds } from './measure.ts'
 import { MIN_REPETITIONS_FOR_VERDICT } from './verdict.ts'
@@ -257,6 +258,7 @@ export function renderFullMarkdown(bench: BenchResult, chartNames: readonly stri
     ...bench.throughput.map((result) => throughputSection(result, bench, 'markdown')),
     ...(bench.fairness === null ? [] : [fairnessSection(bench.fairness, 'markdown')]),
     ...(bench.endToEnd === null ? [] : [endToEndSection(bench.endToEnd, bench, 'markdown')]),
+    ...((bench.profiles ?? []).length === 0 ? [] : [`## Where the time goes\n\n${profilesSection(bench.profiles ?? [], bench.settings.poolMax, 'markdown')}`]),
     ...(bench.notes.length > 0 ? [`## Notes\n\n${bullets(bench.notes, 'markdown')}`] : []),
   ]
   return sections.join('\n\n') + '\n'

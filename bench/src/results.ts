@@ -2,6 +2,7 @@
  * The shape of a benchmark run's results: what is printed, what is written to
  * bench/results/<run>/results.json, and what the tables, charts and targets are computed from.
  */
+import type { ProfiledRun } from './explain.ts'
 import type { AutocannonFigures } from './autocannon.ts'
 import type { MedianInterval } from './bootstrap.ts'
 import type { MachineDescription } from './machine.ts'
@@ -195,5 +196,7 @@ export interface BenchResult {
   fairness: FairnessResult | null
   endToEnd: EndToEndResult | null
   targets: TargetResult[]
+  /** CPU profiles behind the hardest targets (explain.ts); absent in runs made before they were taken. */
+  profiles?: ProfiledRun[]
   notes: string[]
 }

@@ -23,6 +23,7 @@ import { resolveRuntimes } from './runtimes.ts'
 import { openBenchServer } from './server.ts'
 import { isPublished, selected, settingsFromArgs, UsageError, USAGE, type BenchSettings } from './settings.ts'
 import { evaluateTargets } from './targets.ts'
+import { profileHardTargets, type ProfiledRun } from './explain.ts'
 import { acquireReleaseWorkload } from './workloads/acquire-release.ts'
 import { measureClassroomProjectRead } from './workloads/classroom-project-read.ts'
 import { measureFairness, WAIT_QUEUE_POOLS } from './workloads/fairness-and-memory.ts'
@@ -125,6 +126,8 @@ async function main(settings: BenchSettings): Promise<void> {
     const throughput: WorkloadResult[] = []
     for (const workload of workloads) throughput.push(await measureThroughputWorkload(workload, context))
     attachPgbenchReferences(throughput, workloads)
+    // With --cpu-prof the whole worker is profiled already; a second profiler would skew both.
+    const profiles: ProfiledRun[] = settings.cpuProf ? [] : await profileHardTargets(workloads, { settings, url: server.url, hosts, runtimes, progress, throwIfInterrupted })
     let fairness: FairnessResult | null = null
     if (waitQueue) fairness = await measureFairness({ settings, url: server.url, hosts, runtime: primary, progress, throwIfInterrupted })
     // Last: it runs pgsteward in this process, with its AsyncLocalStorage on (see its file).
@@ -144,6 +147,7 @@ async function main(settings: BenchSettings): Promise<void> {
       fairness,
       endToEnd: service,
       targets: evaluateTargets(throughput, workloads, fairness, runtimes),
+      profiles,
       notes: [...NOTES, ...missing, ...(pgbench === undefined ? ['pgbench was not found at /usr/bin/pgbench: its rows were not run.'] : [])],
     }
     process.stdout.write(renderConsole(result))

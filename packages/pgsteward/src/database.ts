@@ -18,9 +18,9 @@ import type { PooledConnection } from './pool/pooled-connection.js'
 import { toQueryResult, type QueryResult } from './query-result.js'
 import { QueryableBase } from './queryable-base.js'
 import { AbortScope } from './scope/abort-scope.js'
-import { borrowLease, openLease } from './scope/borrow.js'
+import { openLease } from './scope/borrow.js'
 import type { CallSite } from './scope/call-site.js'
-import type { Lease, LeaseKind } from './scope/lease.js'
+import { Lease, type LeaseKind } from './scope/lease.js'
 import { runOneShot, type StatementOptions } from './scope/run-statement.js'
 import type { ScopeHost } from './scope/scope-host.js'
 import type { Session, SessionOptions, Transaction, TransactionOptions } from './scope/scope-types.js'
@@ -31,8 +31,14 @@ import { Listener, type ListenOptions } from './listen/listener.js'
 import { sql, type CompiledQuery } from './sql.js'
 
 
+/** A session's or a transaction's callback, run on its lease by `#startOnLease`. */
+type ScopeCallback<T> = ((session: Session) => Promise<T>) | ((tx: Transaction) => Promise<T>)
+
 /** What runs on a lease: its work, and what to do once it settled, before the lease goes back. */
-type LeaseBody<T> = (lease: Lease) => { work: Promise<T>; end: (() => void) | undefined }
+interface LeaseWork<T> {
+  work: Promise<T>
+  end: (() => void) | undefined
+}
 
 /** Only `createDatabase` (and this package's own entry points) may construct a Database: options must be validated first. */
 const CONSTRUCT: unique symbol = Symbol('pgsteward.createDatabase')
@@ -196,10 +202,7 @@ export class Database extends QueryableBase {
       return this.#als.run(current, () => fn(current))
     }
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
-    return this.#withLease('session', this.#pool.callSites.capture(this.session), options, current, (lease) => {
-      const scope = new Scope(this.#host, lease, 'session', undefined, lease.openedAt)
-      return { work: this.#als.run(scope, () => fn(scope)), end: () => scope.close() }
-    })
+    return this.#withLease('session', this.#pool.callSites.capture(this.session), options, current, fn)
   }
 
   /**
@@ -231,45 +234,85 @@ export class Database extends QueryableBase {
     const current = this.#als.getStore()
     if (current !== undefined && !options?.independent) return current.transaction(fn, options)
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
-    return this.#withLease('transaction', this.#pool.callSites.capture(this.transaction), options, current, (lease) => ({
-      work: runTransaction(this.#host, lease, undefined, fn, options),
-      end: undefined,
-    }))
+    return this.#withLease('transaction', this.#pool.callSites.capture(this.transaction), options, current, fn)
   }
 
   /**
-   * Borrow a lease, run `body` on it, give it back. The common case (no signal or timeout, an idle
+   * Borrow a lease, run `fn` on it, give it back. The common case (no signal or timeout, an idle
    * connection lent at once) costs no promise beyond the body's own: with AsyncLocalStorage's
-   * hooks on, each promise costs more again.
+   * hooks on, each promise costs more again. A caller that has to queue keeps only what waiting
+   * needs (the pool's waiter, one closure context with its grant and fail, one promise and its
+   * continuation): with ten thousand queued, every closure counts.
    */
-  #withLease<T>(kind: LeaseKind, openedAt: CallSite | undefined, options: SessionOptions | undefined, holder: Scope | undefined, body: LeaseBody<T>): Promise<T> {
+  #withLease<T>(kind: LeaseKind, openedAt: CallSite | undefined, options: SessionOptions | TransactionOptions | undefined, holder: Scope | undefined, fn: ScopeCallback<T>): Promise<T> {
     const outer = holder?.lease.heldChain ?? []
-    if (options?.signal !== undefined || options?.timeoutMs !== undefined) return this.#withGuardedLease(kind, openedAt, options, outer, body)
-    let granted: Lease | undefined
-    let failed: Error | undefined
-    let later: ((lease: Lease) => void) | undefined
-    let laterFailed: ((err: Error) => void) | undefined
-    borrowLease(
-      this.#pool,
-      kind,
-      openedAt,
-      undefined,
-      outer,
-      (lease) => (later === undefined ? (granted = lease) : later(lease)),
-      (err) => (laterFailed === undefined ? (failed = err) : laterFailed(err)),
+    if (options?.signal !== undefined || options?.timeoutMs !== undefined) return this.#withGuardedLease(kind, openedAt, options, outer, fn)
+    const pool = this.#pool
+    const traced = pool.instrumentation.acquire({ kind: 'exclusive' })
+    if (pool.states.idle.length === 0) return this.#queueForLease(kind, openedAt, options, outer, fn, traced)
+    // Set by a grant or failure that comes before acquire returns; afterwards they go to the promise.
+    let early: Lease | Error | undefined
+    let resolve: ((lease: Lease) => void) | undefined
+    let reject: ((err: Error) => void) | undefined
+    pool.acquire(
+      { site: openedAt, heldBy: outer },
+      (conn) => {
+        traced?.({ error: undefined, connectionId: conn.id })
+        const lease = new Lease(pool, conn, kind, openedAt, outer)
+        if (resolve === undefined) early = lease
+        else resolve(lease)
+      },
+      (err) => {
+        traced?.({ error: err, connectionId: undefined })
+        if (reject === undefined) early = err
+        else reject(err)
+      },
     )
-    if (granted !== undefined) return this.#runOnLease(granted, body)
-    if (failed !== undefined) return Promise.reject(failed)
-    return new Promise<Lease>((resolve, reject) => {
-      later = resolve
-      laterFailed = reject
-    }).then((lease) => this.#runOnLease(lease, body))
+    if (early instanceof Lease) return this.#runOnLease(early, fn, options)
+    if (early !== undefined) return Promise.reject(early)
+    // The callback runs in a continuation of this promise, so in the caller's async context,
+    // never inside the pool's release of another caller's connection.
+    return new Promise<Lease>((res, rej) => {
+      resolve = res
+      reject = rej
+    }).then((lease) => this.#runOnLease(lease, fn, options))
   }
 
-  #runOnLease<T>(lease: Lease, body: LeaseBody<T>): Promise<T> {
-    let run: { work: Promise<T>; end: (() => void) | undefined }
+  /**
+   * `#withLease` when nothing is idle and the caller will most likely queue: the promise's own
+   * resolving functions are the pool's grant and fail, so a queued caller keeps only the pool's
+   * waiter, this promise and its continuation. The lease is built in the continuation, in the
+   * caller's async context.
+   */
+  #queueForLease<T>(kind: LeaseKind, openedAt: CallSite | undefined, options: TransactionOptions | undefined, outer: readonly PooledConnection[], fn: ScopeCallback<T>, traced: ReturnType<Pool['instrumentation']['acquire']>): Promise<T> {
+    const pool = this.#pool
+    return new Promise<PooledConnection>((resolve, reject) => pool.acquire({ site: openedAt, heldBy: outer }, resolve, reject)).then(
+      (conn) => {
+        traced?.({ error: undefined, connectionId: conn.id })
+        return this.#runOnLease(new Lease(pool, conn, kind, openedAt, outer), fn, options)
+      },
+      traced === undefined
+        ? undefined
+        : (err: unknown) => {
+            traced({ error: err instanceof Error ? err : new Error(String(err)), connectionId: undefined })
+            throw err
+          },
+    )
+  }
+
+  /** Start `fn` on its lease: a session's callback inside its scope, or a whole transaction. */
+  #startOnLease<T>(lease: Lease, fn: ScopeCallback<T>, options: TransactionOptions | undefined): LeaseWork<T> {
+    if (lease.kind === 'session') {
+      const scope = new Scope(this.#host, lease, 'session', undefined, lease.openedAt)
+      return { work: this.#als.run(scope, () => (fn as (session: Session) => Promise<T>)(scope)), end: () => scope.close() }
+    }
+    return { work: runTransaction(this.#host, lease, undefined, fn as (tx: Transaction) => Promise<T>, options), end: undefined }
+  }
+
+  #runOnLease<T>(lease: Lease, fn: ScopeCallback<T>, options: TransactionOptions | undefined): Promise<T> {
+    let run: LeaseWork<T>
     try {
-      run = body(lease)
+      run = this.#startOnLease(lease, fn, options)
     } catch (err) {
       run = { work: Promise.reject(err instanceof Error ? err : new Error(String(err))), end: undefined }
     }
@@ -291,13 +334,13 @@ export class Database extends QueryableBase {
     )
   }
 
-  async #withGuardedLease<T>(kind: LeaseKind, openedAt: CallSite | undefined, options: SessionOptions, outer: readonly PooledConnection[], body: LeaseBody<T>): Promise<T> {
+  async #withGuardedLease<T>(kind: LeaseKind, openedAt: CallSite | undefined, options: SessionOptions | TransactionOptions, outer: readonly PooledConnection[], fn: ScopeCallback<T>): Promise<T> {
     const abort = AbortScope.from(options.signal, options.timeoutMs) as AbortScope
     try {
       const lease = await openLease(this.#pool, kind, openedAt, { signal: abort.signal }, outer)
       try {
         return await guard(lease, (l) => {
-          const { work, end } = body(l)
+          const { work, end } = this.#startOnLease(l, fn, options)
           return end === undefined ? work : work.finally(end)
         }, abort.signal, this.#options.cancelGraceMs)
       } finally {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { describe, it } from 'node:test'
 import { sql } from 'pgsteward'
 import { setup, sleep } from './support.ts'
@@ -36,6 +37,34 @@ describe('pool fairness and bounds', () => {
     assert.ok(stats.total <= 5)
     assert.equal(stats.counters.acquired, 201)
     assert.equal(stats.waiting, 0)
+  })
+
+  it("runs a queued session's or transaction's callback in its caller's async context, not the releaser's", async () => {
+    const db = ctx.open({ pool: { max: 1 } })
+    const request = new AsyncLocalStorage<string>()
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let holding!: () => void
+    const holds = new Promise<void>((resolve) => (holding = resolve))
+    const holder = request.run('holder', () =>
+      db.session(async () => {
+        holding()
+        await held
+      }),
+    )
+    await holds
+    // Every one of these has to wait for the holder's connection: each is granted inside the
+    // pool's handling of another caller's release, and must still see its own store.
+    const seen = await Promise.all([
+      ...[1, 2, 3].map((i) => request.run(`session ${i}`, () => db.session(async () => request.getStore()))),
+      ...[4, 5].map((i) => request.run(`transaction ${i}`, () => db.transaction(async (tx) => (await tx.one<{ n: number }>(sql`SELECT ${i}::int AS n`)).n === i && request.getStore()))),
+      (() => {
+        release()
+        return holder.then(() => 'released')
+      })(),
+    ])
+    assert.deepEqual(seen, ['session 1', 'session 2', 'session 3', 'transaction 4', 'transaction 5', 'released'])
+    assert.equal(db.stats().waiting, 0)
   })
 
   it('reuses the most recently returned idle connection first', async () => {

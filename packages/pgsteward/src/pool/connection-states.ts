@@ -33,6 +33,12 @@ export class ConnectionStates {
 
   /** Move `conn` to `to`; `now` (performance.now()) saves the hot paths a second clock read. */
   move(conn: PooledConnection, to: SlotState, now = performance.now()): void {
+    // A connection handed straight from its releaser to a queued waiter stays lent: no collection
+    // changes. Only lent states: a new slot starts as 'connecting' before it is in any collection.
+    if (conn.state === to && (to === 'exclusive' || to === 'shared')) {
+      conn.since = now
+      return
+    }
     const wasBusy = BUSY.has(conn.state)
     this.#remove(conn)
     conn.state = to

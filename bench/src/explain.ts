@@ -1,0 +1,117 @@
+/**
+ * Profiles that explain the hardest targets, taken in the same `npm run bench` after the measured
+ * runs: one extra closed-loop run per peer, with V8's sampling profiler on in the peer's own worker
+ * (profile-summary.ts). Acquire + release on Node 24 (pgsteward against pg-pool: where the time of
+ * a session that runs nothing goes) and SELECT 1 at 1000 workers on the primary Node (pgsteward
+ * against postgres.js). These runs are never counted in any figure or verdict; the README shows
+ * their summaries as the evidence behind a target that is out of reach.
+ */
+import type { PeerHosts, Runtime } from './peer-hosts.ts'
+import { PEERS, type PeerId } from './peers/registry.ts'
+import type { ProfileSummary } from './profile-summary.ts'
+import { table, type Style } from './report.ts'
+import type { BenchSettings } from './settings.ts'
+import type { ThroughputWorkload } from './workloads/workload.ts'
+
+export interface ProfiledRun {
+  workloadId: string
+  title: string
+  runtime: string
+  nodeVersion: string
+  peer: PeerId
+  label: string
+  workers: number
+  /** Of the profiled run itself (slowed by the profiler): the scale the shares apply to. */
+  opsPerSec: number | null
+  cpuMicrosPerOp: number | null
+  summary: ProfileSummary | null
+  error?: string
+}
+
+interface Explained {
+  workloadId: string
+  /** null: the primary Node. */
+  major: number | null
+  peers: PeerId[]
+}
+
+const EXPLAINED: readonly Explained[] = [
+  { workloadId: 'acquire-release', major: 24, peers: ['pgsteward-app', 'pg-pool'] },
+  { workloadId: 'select-one-1000', major: null, peers: ['pgsteward', 'postgres.js'] },
+]
+
+/** Long enough for a few thousand samples at 100 µs, short beside the measured runs. */
+const PROFILED_MS = 1_500
+
+export interface ExplainContext {
+  settings: BenchSettings
+  url: string
+  hosts: PeerHosts
+  runtimes: readonly Runtime[]
+  progress: (line: string) => void
+  throwIfInterrupted: () => void
+}
+
+export async function profileHardTargets(workloads: readonly ThroughputWorkload[], context: ExplainContext): Promise<ProfiledRun[]> {
+  const { settings } = context
+  const runs: ProfiledRun[] = []
+  for (const explained of EXPLAINED) {
+    const workload = workloads.find((w) => w.id === explained.workloadId)
+    const runtime = explained.major === null ? context.runtimes[0] : context.runtimes.find((r) => r.major === explained.major)
+    if (workload === undefined || runtime === undefined) continue
+    for (const peer of explained.peers) {
+      const row = workload.rows.find((candidate) => candidate.peer === peer)
+      if (row?.operation == null) continue
+      context.throwIfInterrupted()
+      const label = row.label ?? PEERS[peer].label
+      const loop = { workers: workload.workers, warmupMs: settings.warmupMs, durationMs: PROFILED_MS, drainTimeoutMs: settings.drainTimeoutMs }
+      const job = { kind: 'closed-loop', peer, operation: row.operation, url: context.url, poolMax: settings.poolMax, loop, profile: true } as const
+      const base = { workloadId: workload.id, title: workload.title, runtime: runtime.id, nodeVersion: runtime.version, peer, label, workers: workload.workers }
+      try {
+        const outcome = await context.hosts.run(runtime, job, settings.warmupMs + PROFILED_MS + settings.drainTimeoutMs + 60_000)
+        if (outcome.kind !== 'closed-loop') throw new Error(`unexpected ${outcome.kind} reply to a profiled run`)
+        runs.push({ ...base, opsPerSec: outcome.sample.opsPerSec, cpuMicrosPerOp: outcome.sample.cpuMicrosPerOp, summary: outcome.profile ?? null })
+        const top = outcome.profile?.top[0]
+        context.progress(`[profile ${workload.id}] ${runtime.id} ${label}: ${outcome.sample.cpuMicrosPerOp?.toFixed(2) ?? 'n/a'} µs CPU/op profiled; top frame ${top === undefined ? 'n/a' : `${top.name} ${top.selfPercent.toFixed(1)}%`}`)
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err)
+        runs.push({ ...base, opsPerSec: null, cpuMicrosPerOp: null, summary: null, error })
+        context.progress(`[profile ${workload.id}] ${runtime.id} ${label}: failed: ${error}`)
+      }
+    }
+  }
+  return runs
+}
+
+const GROUP_NOTE =
+  'Self time by what it belongs to: "AsyncLocalStorage" is Node\'s own code for it (on Node 24 the AsyncContextFrame copied on every `run`); "promises and microtasks" is V8 running promise reactions; the garbage collector is what the allocations of an operation cost later.'
+
+/** The README's section: for each profiled workload, self time by group and the top frames, peers side by side. */
+export function profilesSection(runs: readonly ProfiledRun[], poolMax: number, style: Style): string {
+  if (runs.length === 0) return ''
+  const sets = [...new Map(runs.map((run) => [`${run.workloadId}/${run.runtime}`, runs.filter((r) => r.workloadId === run.workloadId && r.runtime === run.runtime)])).values()]
+  const parts = [
+    `CPU profiles of one extra run per peer after the measured ones, in the peer's own worker (V8's sampling profiler, 100 µs). The profiler slows what it samples, so these runs are in no figure or verdict above; shares are of the worker thread's busy time. ${GROUP_NOTE}`,
+  ]
+  for (const set of sets) {
+    const first = set[0] as ProfiledRun
+    const pct = (n: number | undefined): string => (n === undefined ? '–' : `${n.toFixed(1)}%`)
+    const scale = set.map((run) => `${run.label} ${run.error === undefined ? `${run.cpuMicrosPerOp?.toFixed(2) ?? 'n/a'} µs CPU/op, ${Math.round(run.opsPerSec ?? 0).toLocaleString('en-US')} ops/s` : `failed: ${run.error}`}`).join('; ')
+    const groups = [...new Set(set.flatMap((run) => run.summary?.groups.map((g) => g.group) ?? []))]
+    const groupRows = groups.map((group) => [group, ...set.map((run) => pct(run.summary?.groups.find((g) => g.group === group)?.selfPercent))])
+    const depth = Math.max(0, ...set.map((run) => run.summary?.top.length ?? 0))
+    const frameRows = Array.from({ length: Math.min(depth, 10) }, (_, i) =>
+      set.flatMap((run) => {
+        const frame = run.summary?.top[i]
+        return frame === undefined ? ['', ''] : [`${frame.name} (${frame.where})`, pct(frame.selfPercent)]
+      }),
+    )
+    parts.push(
+      style === 'markdown' ? `### ${first.title}: Node ${first.nodeVersion}` : `== Profile: ${first.title}: Node ${first.nodeVersion} ==`,
+      `Profiled run, ${first.workers.toLocaleString('en-US')} workers on a pool of ${poolMax}: ${scale}.`,
+      table(['self time by group', ...set.map((run) => run.label)], groupRows, style),
+      table(set.flatMap((run) => [`${run.label}: top frames by self time`, 'self']), frameRows, style),
+    )
+  }
+  return parts.join('\n\n')
+}
