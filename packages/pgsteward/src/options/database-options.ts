@@ -23,7 +23,7 @@ export interface PoolOptions {
   validateAfterIdleMs?: number
   /** Emit 'leak' when a connection is held longer than this; 0 disables. (Default: 0) */
   leakDetectionMs?: number
-  /** Longest a single connection attempt may take. (Default: 10000) */
+  /** Longest a single connection attempt may take; with several hosts, each host gets this long, as libpq's `connect_timeout`. (Default: 10000) */
   connectTimeoutMs?: number
 }
 

@@ -646,7 +646,6 @@ export class Pool extends EventEmitter<DatabaseEvents> {
       pipelining: this.#options.pipelining,
       statementNames: this.#statementNames,
       listeners: this.#listeners,
-      deadline: performance.now() + this.#options.pool.connectTimeoutMs,
     }).then(
       (wire) => this.#onConnected(conn, wire),
       (err: unknown) => this.#onConnectFailed(conn, err),
