@@ -4,8 +4,10 @@
  * statement, `db.query` included, runs on that scope's connection.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { registerInternals } from './database-internals.js'
+import { internalsOf, registerInternals } from './database-internals.js'
 import { AmbiguousCommitError, MisuseError } from './errors/error-classes.js'
+import { ReadRouter, type ReadStats } from './replicas/read-router.js'
+import { contextToken, laterToken, parseToken, WRITE_TOKEN_SQL, type WriteMark } from './replicas/write-token.js'
 import { StewardPgPool } from './facade/pg-pool-facade.js'
 import { mapError } from './errors/map-error.js'
 import { checkHealth, type HealthReport } from './health.js'
@@ -29,6 +31,26 @@ import { runTransaction } from './scope/transaction.js'
 import { logSlowStatements } from './observe/slow-statement-log.js'
 import { sql, type CompiledQuery } from './sql.js'
 
+
+/**
+ * Options of `db.read`.
+ * @example
+ * ```ts
+ * const posts = await db.read((tx) => tx.many(sql`select * from posts`), { after: token, timeoutMs: 2_000 })
+ * ```
+ */
+export interface ReadOptions {
+  /**
+   * A write token from `db.writeToken()`, perhaps of another request (a cookie, a header): the
+   * read runs only where that write is visible. Writes made earlier in the same async context
+   * are covered without it. A string that is not a token is a `WriteTokenError`. (Default: none)
+   */
+  after?: string | undefined
+  /** Abort the read: cancelled on the server, its connection returned clean. (Default: none) */
+  signal?: AbortSignal
+  /** Abort after this many milliseconds, as `signal` would. (Default: none) */
+  timeoutMs?: number
+}
 
 /** What runs on a lease: its work, and what to do once it settled, before the lease goes back. */
 type LeaseBody<T> = (lease: Lease) => { work: Promise<T>; end: (() => void) | undefined }
@@ -79,6 +101,17 @@ export interface PublicOptions {
   slowStatementMs: number
   /** Pool sizing and timing, every field filled in. */
   pool: Readonly<Required<PoolOptions>>
+  /** The servers of each replica `db.read` may use, in the order given; empty without replicas. */
+  replicas: readonly (readonly {
+    /** A host name or address, or a Unix-socket directory. */
+    host: string
+    /** The TCP port, or the socket file's number. */
+    port: number
+  }[])[]
+  /** Each replica's pool sizing and timing, every field filled in. */
+  replicaPool: Readonly<Required<PoolOptions>>
+  /** How long `db.read` waits for a standby to catch up before reading from the primary. */
+  replicaWaitMs: number
   /** The transaction retry policy, every field filled in. */
   retry: Readonly<Required<RetryOptions>>
 }
@@ -106,6 +139,10 @@ export class Database extends QueryableBase {
   readonly #als = new AsyncLocalStorage<Scope>()
   readonly #options: ResolvedOptions
   #facade: StewardPgPool | undefined
+  /** With replicas: where `db.read` runs. */
+  readonly #router: ReadRouter | undefined
+  /** With replicas: what each async context has written, for read-your-writes. */
+  readonly #writes = new AsyncLocalStorage<WriteMark>()
 
   /** @internal Use `createDatabase`, which validates the options first. */
   constructor(token: typeof CONSTRUCT, options: ResolvedOptions) {
@@ -121,6 +158,15 @@ export class Database extends QueryableBase {
       transaction: (fn, o) => this.transaction(fn, o),
     }
     registerInternals(this, { host: this.#host, pool: this.#pool, als: this.#als, options, close: (timeoutMs) => this.close({ timeoutMs }) })
+    if (options.replicas.length > 0) {
+      const replicas = options.replicas.map((connection) => {
+        const db = new Database(CONSTRUCT, { ...options, connection, pool: options.replicaPool, replicas: [] })
+        // A replica that cannot be reached fails the read's wait at once, so the read moves on to the primary.
+        internalsOf(db).pool.setConnectFailurePolicy('fail-waiter')
+        return { db, server: connection.describe() }
+      })
+      this.#router = new ReadRouter(replicas, options.replicaWaitMs)
+    }
     if (options.logger !== undefined && options.slowStatementMs > 0) logSlowStatements(this.#pool, options.logger, options.slowStatementMs, options.applicationName)
   }
 
@@ -132,11 +178,13 @@ export class Database extends QueryableBase {
    * ```
    */
   get options(): PublicOptions {
-    const { connection, logger: _logger, ...rest } = this.#options
+    const { connection, logger: _logger, replicas, ...rest } = this.#options
     return {
       ...rest,
       pool: { ...rest.pool },
       retry: { ...rest.retry },
+      replicas: replicas.map((r) => r.hosts),
+      replicaPool: { ...rest.replicaPool },
       hosts: connection.hosts,
       user: connection.user,
       database: connection.database,
@@ -155,9 +203,34 @@ export class Database extends QueryableBase {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)))
     }
     // Mapped in a reaction the caller awaits, so V8's async stack trace puts the caller's frames on the error.
-    return run.then(toQueryResult<R>, (err: unknown) => {
+    const mapped = run.then(toQueryResult<R>, (err: unknown) => {
       throw mapError(err, query.text)
     })
+    return this.#router === undefined ? mapped : this.#afterWrite(mapped)
+  }
+
+  /**
+   * With replicas, work on the primary counts as a write of the caller's async context once it
+   * settles (failed work too: a lost COMMIT may have committed). The context's mark is created in
+   * the caller's synchronous part (`enterWith`), so the caller's own continuation sees it.
+   */
+  #afterWrite<T>(work: Promise<T>): Promise<T> {
+    let mark = this.#writes.getStore()
+    if (mark === undefined) {
+      mark = { dirty: false, token: undefined, fetching: undefined }
+      this.#writes.enterWith(mark)
+    }
+    const written = mark
+    return work.then(
+      (value) => {
+        written.dirty = true
+        return value
+      },
+      (err: unknown) => {
+        written.dirty = true
+        throw err
+      },
+    )
   }
 
   /**
@@ -194,10 +267,11 @@ export class Database extends QueryableBase {
       return this.#als.run(current, () => fn(current))
     }
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
-    return this.#withLease('session', this.#pool.callSites.capture(this.session), options, current, (lease) => {
+    const work = this.#withLease('session', this.#pool.callSites.capture(this.session), options, current, (lease) => {
       const scope = new Scope(this.#host, lease, 'session', undefined, lease.openedAt)
       return { work: this.#als.run(scope, () => fn(scope)), end: () => scope.close() }
     })
+    return this.#router === undefined ? work : this.#afterWrite(work)
   }
 
   /**
@@ -229,10 +303,106 @@ export class Database extends QueryableBase {
     const current = this.#als.getStore()
     if (current !== undefined && !options?.independent) return current.transaction(fn, options)
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
-    return this.#withLease('transaction', this.#pool.callSites.capture(this.transaction), options, current, (lease) => ({
+    const work = this.#withLease('transaction', this.#pool.callSites.capture(this.transaction), options, current, (lease) => ({
       work: runTransaction(this.#host, lease, undefined, fn, options),
       end: undefined,
     }))
+    return this.#router === undefined || options?.readOnly === true ? work : this.#afterWrite(work)
+  }
+
+  /**
+   * Run `fn` in a read-only transaction on a standby that has replayed every write it must see:
+   * those made earlier in the same async context (a request, a job) through this database, and
+   * the one `after` names (a token from `db.writeToken()`, maybe of another request). When no
+   * standby has caught up within `replicaWaitMs`, or none can be reached, it runs on the primary:
+   * never a stale read of one's own write. Without `replicas` it runs on the primary. `db.query`
+   * inside `fn` joins the read. `fn` may run again on the primary if its standby is lost
+   * mid-read, so keep side effects out of it. Inside a session or transaction it joins that scope.
+   * @returns What `fn` returns.
+   * @throws {@link WriteTokenError} when `after` is not a token.
+   * @example
+   * ```ts
+   * await db.transaction((tx) => tx.query(sql`insert into posts (title) values (${title})`))
+   * // Same request: sees the new post, on a standby that has replayed it or on the primary.
+   * const posts = await db.read((tx) => tx.many(sql`select * from posts order by id desc limit 20`))
+   *
+   * // Another request: pass the token on (a cookie, a header).
+   * const token = await db.writeToken()
+   * const later = await db.read((tx) => tx.many(sql`select * from posts`), { after: token })
+   * ```
+   */
+  read<T>(fn: (tx: Transaction) => Promise<T>, options?: ReadOptions): Promise<T> {
+    let token: string | undefined
+    const txOptions: TransactionOptions = { readOnly: true }
+    try {
+      const { after, ...rest } = options ?? {}
+      checkCallOptions(rest, STATEMENT_OPTION_KINDS, 'db.read')
+      if (after !== undefined) {
+        parseToken(after, 'The after option of db.read')
+        token = after
+      }
+      if (rest.signal !== undefined) txOptions.signal = rest.signal
+      if (rest.timeoutMs !== undefined) txOptions.timeoutMs = rest.timeoutMs
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)))
+    }
+    const current = this.#als.getStore()
+    if (current !== undefined) return current.transaction(fn)
+    const router = this.#router
+    if (router === undefined) return this.transaction(fn, txOptions)
+    return contextToken(this.#writes.getStore(), () => this.#currentToken()).then((own) =>
+      router.read(fn, {
+        signal: txOptions.signal,
+        timeoutMs: txOptions.timeoutMs,
+        token: laterToken(own, token),
+        join: (tx, body) => this.#als.run(tx as Scope, () => body(tx)),
+        onPrimary: (body) => this.transaction(body, txOptions),
+      }),
+    )
+  }
+
+  /**
+   * A token that covers every transaction committed on the primary so far, this caller's among
+   * them: pass it to `db.read(fn, { after })`, in this request or a later one (it is a short
+   * string, fit for a cookie or a header), and that read sees those writes. Costs one statement
+   * on the primary. Call it after the transaction committed, not inside it.
+   * @returns A position in the primary's WAL, such as `16/B374D848`.
+   * @example
+   * ```ts
+   * await db.transaction((tx) => tx.query(sql`update profiles set bio = ${bio} where id = ${id}`))
+   * reply.header('x-write-token', await db.writeToken())
+   * // the next request: db.read(fn, { after: request.headers['x-write-token'] })
+   * ```
+   */
+  writeToken(): Promise<string> {
+    if (this.#als.getStore() !== undefined) {
+      return Promise.reject(
+        new MisuseError('db.writeToken() inside a session or transaction cannot cover what it has not committed yet: call it after the transaction (or session) has ended.'),
+      )
+    }
+    return this.#currentToken()
+  }
+
+  /** The primary's WAL position as a token; a look-up, not a write of the context. */
+  #currentToken(): Promise<string> {
+    return runOneShot(this.#host, { text: WRITE_TOKEN_SQL, values: [] }, undefined).then(
+      (result) => toQueryResult<{ lsn: string }>(result).rows[0]?.lsn as string,
+      (err: unknown) => {
+        throw mapError(err, WRITE_TOKEN_SQL)
+      },
+    )
+  }
+
+  /**
+   * Where `db.read` calls ran: on a standby, or on the primary and why; each replica with its
+   * pool's stats. All zero without replicas.
+   * @example
+   * ```ts
+   * const { onReplica, onPrimaryBehind, onPrimaryDown } = db.readStats()
+   * ```
+   */
+  readStats(): ReadStats {
+    return this.#router?.stats() ?? { onReplica: 0, onPrimaryBehind: 0, onPrimaryDown: 0, replicas: [] }
   }
 
   /**
@@ -420,7 +590,8 @@ export class Database extends QueryableBase {
     /** How long running work may go on before it is cancelled. (Default: 10000) */
     timeoutMs?: number
   }): Promise<void> {
-    await this.#pool.close(options?.timeoutMs ?? 10_000)
+    await Promise.all([this.#pool.close(options?.timeoutMs ?? 10_000), this.#router?.close(options?.timeoutMs ?? 10_000)])
+    this.#writes.disable()
     // On Node 20 an enabled AsyncLocalStorage keeps a promise hook on for the whole process,
     // slowing every promise; a closed database has no scopes left to track.
     this.#als.disable()
