@@ -159,6 +159,13 @@ export class Database extends QueryableBase {
     }
     registerInternals(this, { host: this.#host, pool: this.#pool, als: this.#als, options, close: (timeoutMs) => this.close({ timeoutMs }) })
     if (options.replicas.length > 0) {
+      internalsOf(this).markWrite = () => {
+        const mark = this.#contextMark()
+        mark.dirty = true
+        return () => {
+          mark.dirty = true
+        }
+      }
       const replicas = options.replicas.map((connection) => {
         const db = new Database(CONSTRUCT, { ...options, connection, pool: options.replicaPool, replicas: [] })
         // A replica that cannot be reached fails the read's wait at once, so the read moves on to the primary.
@@ -215,12 +222,7 @@ export class Database extends QueryableBase {
    * the caller's synchronous part (`enterWith`), so the caller's own continuation sees it.
    */
   #afterWrite<T>(work: Promise<T>): Promise<T> {
-    let mark = this.#writes.getStore()
-    if (mark === undefined) {
-      mark = { dirty: false, token: undefined, fetching: undefined }
-      this.#writes.enterWith(mark)
-    }
-    const written = mark
+    const written = this.#contextMark()
     return work.then(
       (value) => {
         written.dirty = true
@@ -308,6 +310,16 @@ export class Database extends QueryableBase {
       end: undefined,
     }))
     return this.#router === undefined || options?.readOnly === true ? work : this.#afterWrite(work)
+  }
+
+  /** The write mark of the caller's async context, created (for the caller's own continuation) if missing. */
+  #contextMark(): WriteMark {
+    let mark = this.#writes.getStore()
+    if (mark === undefined) {
+      mark = { dirty: false, token: undefined, fetching: undefined }
+      this.#writes.enterWith(mark)
+    }
+    return mark
   }
 
   /**

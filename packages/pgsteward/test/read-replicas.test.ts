@@ -91,6 +91,28 @@ describe('read replicas with read-your-writes', () => {
     assert.deepEqual(await readPost(db, 1), { standby: true, title: 'edited' })
   })
 
+  it('writes through db.asPgPool() (Kysely, Drizzle, pg code) count as writes of the context too', async () => {
+    const db = open()
+    const pool = db.asPgPool()
+    await pauseReplay()
+    try {
+      await pool.query('INSERT INTO posts VALUES ($1, $2)', [10, 'through pool.query'])
+      assert.deepEqual(await readPost(db, 10), { standby: false, title: 'through pool.query' })
+      const client = await pool.connect()
+      try {
+        await client.query('BEGIN')
+        await client.query('UPDATE posts SET title = $1 WHERE id = $2', ['through a client', 10])
+        await client.query('COMMIT')
+        // Read before the client is released: its COMMIT has settled, so the read must see it.
+        assert.deepEqual(await readPost(db, 10), { standby: false, title: 'through a client' })
+      } finally {
+        client.release()
+      }
+    } finally {
+      await resumeReplay()
+    }
+  })
+
   it('with replicaWaitMs a read waits for the standby to catch up rather than go to the primary', async () => {
     const db = open({ replicaWaitMs: 120_000 })
     await pauseReplay()
