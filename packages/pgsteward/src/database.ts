@@ -9,7 +9,7 @@ import { AmbiguousCommitError, MisuseError } from './errors/error-classes.js'
 import { ReadRouter, type ReadStats } from './replicas/read-router.js'
 import { contextToken, laterToken, parseToken, WRITE_TOKEN_SQL, type WriteMark } from './replicas/write-token.js'
 import { StewardPgPool } from './facade/pg-pool-facade.js'
-import { mapError } from './errors/map-error.js'
+import { isReadOnlyViolation, mapError } from './errors/map-error.js'
 import { checkHealth, type HealthReport } from './health.js'
 import type { DatabaseOptions, PoolOptions, ResolvedOptions, RetryOptions } from './options/database-options.js'
 import { checkCallOptions, SESSION_OPTION_KINDS, STATEMENT_OPTION_KINDS, TRANSACTION_OPTION_KINDS } from './options/scope-options.js'
@@ -139,6 +139,8 @@ export class Database extends QueryableBase {
   readonly #als = new AsyncLocalStorage<Scope>()
   readonly #options: ResolvedOptions
   #facade: StewardPgPool | undefined
+  /** target_session_attrs asks for a server that takes writes. */
+  readonly #needsPrimary: boolean
   /** With replicas: where `db.read` runs. */
   readonly #router: ReadRouter | undefined
   /** With replicas: what each async context has written, for read-your-writes. */
@@ -149,6 +151,7 @@ export class Database extends QueryableBase {
     super()
     if (token !== CONSTRUCT) throw new MisuseError('Create a database with createDatabase(options), which validates the options.')
     this.#options = options
+    this.#needsPrimary = options.connection.targetSessionAttrs === 'read-write' || options.connection.targetSessionAttrs === 'primary'
     this.#pool = new Pool(options)
     this.#host = {
       als: this.#als,
@@ -211,6 +214,13 @@ export class Database extends QueryableBase {
     }
     // Mapped in a reaction the caller awaits, so V8's async stack trace puts the caller's frames on the error.
     const mapped = run.then(toQueryResult<R>, (err: unknown) => {
+      // A pool that needs a primary met a server demoted since the connection opened: the server refused
+      // the statement, so nothing happened; run it once more, on a connection the pool has checked again.
+      if (isReadOnlyViolation(err) && this.#needsPrimary) {
+        return runOneShot(this.#host, query, options).then(toQueryResult<R>, (again: unknown) => {
+          throw mapError(again, query.text)
+        })
+      }
       throw mapError(err, query.text)
     })
     return this.#router === undefined ? mapped : this.#afterWrite(mapped)

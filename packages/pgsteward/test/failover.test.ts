@@ -129,15 +129,30 @@ describe('failover to a promoted standby', () => {
     await admin(pair.primary.url, 'SELECT pg_reload_conf()')
     await pair.promote()
 
-    // The first write reaches a pooled connection of the demoted server: the server refuses it.
-    const first = await db.query(sql`INSERT INTO writes (id) VALUES (${0})`).catch((e: unknown) => e)
-    assert.ok(first instanceof ReadOnlyTransactionError, `got ${String(first)}`)
-    // After that, every write lands on the new primary, and no connection to the old one is lent again.
+    // The first one-shot write reaches a pooled connection of the demoted server, which refuses it
+    // (25006, nothing written): it is run again on a connection the pool checks, and succeeds.
+    assert.deepEqual(await db.one(sql`INSERT INTO writes (id) VALUES (${0}) RETURNING port`), { port: S })
+    // Every write lands on the new primary, and no connection to the old one is lent again.
     for (let i = 1; i <= 10; i++) {
       assert.deepEqual(await db.one(sql`INSERT INTO writes (id) VALUES (${i}) RETURNING port`), { port: S })
     }
     await eventually(async () => (await sessions(pair.primary.url, 'demotion')) === 0, 30_000, 'every connection to the demoted server closed')
     assert.equal(db.stats().counters.destroyed['wrong-server'], n)
     assert.notEqual(P, S)
+  })
+
+  it('demotion inside a transaction: the transaction fails with ReadOnlyTransactionError (its work may not be re-run unseen), the connection is evicted', async () => {
+    const pair = await startReplicatedPair()
+    await admin(pair.primary.url, 'CREATE TABLE writes (id int PRIMARY KEY, port int NOT NULL DEFAULT inet_server_port())')
+    await pair.waitForReplay()
+    const db = openOnPair(pair, 'demotion_tx', { pool: { min: 1, max: 1, validateAfterIdleMs: 3_600_000, acquireTimeoutMs: 60_000 }, retry: { max: 0 } })
+    await warm(db)
+    await admin(pair.primary.url, 'ALTER SYSTEM SET default_transaction_read_only = on')
+    await admin(pair.primary.url, 'SELECT pg_reload_conf()')
+    await pair.promote()
+    const err = await db.transaction((tx) => tx.query(sql`INSERT INTO writes (id) VALUES (${1})`)).catch((e: unknown) => e)
+    assert.ok(err instanceof ReadOnlyTransactionError, `got ${String(err)}`)
+    assert.deepEqual(await db.one(sql`INSERT INTO writes (id) VALUES (${2}) RETURNING port`), { port: pair.standby.port })
+    assert.equal(db.stats().counters.destroyed['wrong-server'], 1)
   })
 })
