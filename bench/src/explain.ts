@@ -9,7 +9,7 @@
 import type { PeerHosts, Runtime } from './peer-hosts.ts'
 import { PEERS, type PeerId } from './peers/registry.ts'
 import type { ProfileSummary } from './profile-summary.ts'
-import { table, type Style } from './report.ts'
+import { table, type Style } from './text-table.ts'
 import type { BenchSettings } from './settings.ts'
 import type { ThroughputWorkload } from './workloads/workload.ts'
 

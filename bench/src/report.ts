@@ -6,13 +6,13 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { MedianInterval } from './bootstrap.ts'
 import { profilesSection } from './explain.ts'
+import { table, type Style } from './text-table.ts'
 import { REPO_ROOT } from './machine.ts'
 import { pgbenchSeconds } from './measure.ts'
 import { MIN_REPETITIONS_FOR_VERDICT } from './verdict.ts'
 import type { BenchResult, Comparison, EndToEndResult, FairnessResult, RowResult, TargetResult, WorkloadResult } from './results.ts'
 import { medianOrNull } from './stats.ts'
 
-export type Style = 'console' | 'markdown'
 
 export const rate = (n: number | null | undefined): string => (n == null || !Number.isFinite(n) ? 'n/a' : Math.round(n).toLocaleString('en-US'))
 export const times = (n: number | null | undefined): string => (n == null || !Number.isFinite(n) ? '' : `${n.toFixed(2)}x`)
@@ -34,17 +34,6 @@ export function ratioWithInterval(interval: MedianInterval): string {
   return interval.n === 0 ? 'n/a' : `${times(interval.median)} (${times(interval.low)}–${times(interval.high)})`
 }
 
-/** Right-align every column but the first, which holds names. */
-export function table(headers: string[], rows: string[][], style: Style): string {
-  if (style === 'markdown') {
-    const line = (cells: string[]): string => `| ${cells.map((cell) => cell.replace(/\|/g, '\\|')).join(' | ')} |`
-    const rule = `|${headers.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`
-    return [line(headers), rule, ...rows.map(line)].join('\n')
-  }
-  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)))
-  const line = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join(' | ')
-  return [line(headers), widths.map((w) => '-'.repeat(w)).join('-+-'), ...rows.map(line)].join('\n')
-}
 
 function heading(text: string, style: Style, level = 3): string {
   return style === 'markdown' ? `${'#'.repeat(level)} ${text}` : `== ${text} ==`

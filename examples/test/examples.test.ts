@@ -3,11 +3,11 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { createTestDatabase } from '@pgsteward/testkit'
+import { createTestDatabase, startReplicatedPair } from '@pgsteward/testkit'
 
-function run(example: string, url: string): Promise<{ code: number | null; output: string }> {
+function run(example: string, url: string, env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
   const file = fileURLToPath(new URL(`../${example}`, import.meta.url))
-  const child = spawn(process.execPath, ['--import', 'tsx', file], { env: { ...process.env, DATABASE_URL: url }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', file], { env: { ...process.env, DATABASE_URL: url, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout.on('data', (d: Buffer) => (output += d.toString()))
   child.stderr.on('data', (d: Buffer) => (output += d.toString()))
@@ -35,4 +35,11 @@ describe('examples', () => {
       assert.match(output, expected)
     })
   }
+
+  it('read-replicas.ts runs on a primary and a streaming standby and prints what it should', async () => {
+    const pair = await startReplicatedPair()
+    const { code, output } = await run('read-replicas.ts', pair.primary.url, { REPLICA_URL: pair.standby.url })
+    assert.equal(code, 0, output)
+    assert.match(output, /read your write: hello, replica\nafter the token: 1 note\(s\)\nreads on the standby: \d+, on the primary while the standby caught up: \d+/)
+  })
 })

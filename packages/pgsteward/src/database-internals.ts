@@ -16,6 +16,12 @@ export interface DatabaseInternals {
   readonly options: ResolvedOptions
   /** Close the database (the facade's `end()`). */
   close(timeoutMs?: number): Promise<void>
+  /**
+   * With replicas: note that the caller's async context is writing through the primary (work the
+   * facade runs outside pgsteward's own calls); call the function returned whenever a statement
+   * of that work has settled, so `db.read` in the context sees it. Undefined without replicas.
+   */
+  markWrite?: (() => () => void) | undefined
 }
 
 const registry = new WeakMap<object, DatabaseInternals>()

@@ -4,10 +4,12 @@
  * statement, `db.query` included, runs on that scope's connection.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { registerInternals } from './database-internals.js'
+import { internalsOf, registerInternals } from './database-internals.js'
 import { AmbiguousCommitError, MisuseError } from './errors/error-classes.js'
+import { ReadRouter, type ReadStats } from './replicas/read-router.js'
+import { contextToken, laterToken, parseToken, WRITE_TOKEN_SQL, type WriteMark } from './replicas/write-token.js'
 import { StewardPgPool } from './facade/pg-pool-facade.js'
-import { abortErrorFrom, mapError } from './errors/map-error.js'
+import { abortErrorFrom, isReadOnlyViolation, mapError } from './errors/map-error.js'
 import { checkHealth, type HealthReport } from './health.js'
 import type { DatabaseOptions, PoolOptions, ResolvedOptions, RetryOptions } from './options/database-options.js'
 import { checkCallOptions, SESSION_OPTION_KINDS, STATEMENT_OPTION_KINDS, TRANSACTION_OPTION_KINDS } from './options/scope-options.js'
@@ -33,6 +35,25 @@ import { sql, type CompiledQuery } from './sql.js'
 
 /** A session's or a transaction's callback, run on its lease by `#startOnLease`. */
 type ScopeCallback<T> = ((session: Session) => Promise<T>) | ((tx: Transaction) => Promise<T>)
+/**
+ * Options of `db.read`.
+ * @example
+ * ```ts
+ * const posts = await db.read((tx) => tx.many(sql`select * from posts`), { after: token, timeoutMs: 2_000 })
+ * ```
+ */
+export interface ReadOptions {
+  /**
+   * A write token from `db.writeToken()`, perhaps of another request (a cookie, a header): the
+   * read runs only where that write is visible. Writes made earlier in the same async context
+   * are covered without it. A string that is not a token is a `WriteTokenError`. (Default: none)
+   */
+  after?: string | undefined
+  /** Abort the read: cancelled on the server, its connection returned clean. (Default: none) */
+  signal?: AbortSignal
+  /** Abort after this many milliseconds, as `signal` would. (Default: none) */
+  timeoutMs?: number
+}
 
 /** What runs on a lease: its work, and what to do once it settled, before the lease goes back. */
 interface LeaseWork<T> {
@@ -86,6 +107,17 @@ export interface PublicOptions {
   slowStatementMs: number
   /** Pool sizing and timing, every field filled in. */
   pool: Readonly<Required<PoolOptions>>
+  /** The servers of each replica `db.read` may use, in the order given; empty without replicas. */
+  replicas: readonly (readonly {
+    /** A host name or address, or a Unix-socket directory. */
+    host: string
+    /** The TCP port, or the socket file's number. */
+    port: number
+  }[])[]
+  /** Each replica's pool sizing and timing, every field filled in. */
+  replicaPool: Readonly<Required<PoolOptions>>
+  /** How long `db.read` waits for a standby to catch up before reading from the primary. */
+  replicaWaitMs: number
   /** The transaction retry policy, every field filled in. */
   retry: Readonly<Required<RetryOptions>>
 }
@@ -114,12 +146,19 @@ export class Database extends QueryableBase {
   readonly #options: ResolvedOptions
   #facade: StewardPgPool | undefined
   #listener: Listener | undefined
+  /** target_session_attrs asks for a server that takes writes. */
+  readonly #needsPrimary: boolean
+  /** With replicas: where `db.read` runs. */
+  readonly #router: ReadRouter | undefined
+  /** With replicas: what each async context has written, for read-your-writes. */
+  readonly #writes = new AsyncLocalStorage<WriteMark>()
 
   /** @internal Use `createDatabase`, which validates the options first. */
   constructor(token: typeof CONSTRUCT, options: ResolvedOptions) {
     super()
     if (token !== CONSTRUCT) throw new MisuseError('Create a database with createDatabase(options), which validates the options.')
     this.#options = options
+    this.#needsPrimary = options.connection.targetSessionAttrs === 'read-write' || options.connection.targetSessionAttrs === 'primary'
     this.#pool = new Pool(options)
     this.#host = {
       als: this.#als,
@@ -129,6 +168,22 @@ export class Database extends QueryableBase {
       transaction: (fn, o) => this.transaction(fn, o),
     }
     registerInternals(this, { host: this.#host, pool: this.#pool, als: this.#als, options, close: (timeoutMs) => this.close({ timeoutMs }) })
+    if (options.replicas.length > 0) {
+      internalsOf(this).markWrite = () => {
+        const mark = this.#contextMark()
+        mark.dirty = true
+        return () => {
+          mark.dirty = true
+        }
+      }
+      const replicas = options.replicas.map((connection) => {
+        const db = new Database(CONSTRUCT, { ...options, connection, pool: options.replicaPool, replicas: [] })
+        // A replica that cannot be reached fails the read's wait at once, so the read moves on to the primary.
+        internalsOf(db).pool.setConnectFailurePolicy('fail-waiter')
+        return { db, server: connection.describe() }
+      })
+      this.#router = new ReadRouter(replicas, options.replicaWaitMs)
+    }
     if (options.logger !== undefined && options.slowStatementMs > 0) logSlowStatements(this.#pool, options.logger, options.slowStatementMs, options.applicationName)
   }
 
@@ -140,11 +195,13 @@ export class Database extends QueryableBase {
    * ```
    */
   get options(): PublicOptions {
-    const { connection, logger: _logger, ...rest } = this.#options
+    const { connection, logger: _logger, replicas, ...rest } = this.#options
     return {
       ...rest,
       pool: { ...rest.pool },
       retry: { ...rest.retry },
+      replicas: replicas.map((r) => r.hosts),
+      replicaPool: { ...rest.replicaPool },
       hosts: connection.hosts,
       user: connection.user,
       database: connection.database,
@@ -163,9 +220,36 @@ export class Database extends QueryableBase {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)))
     }
     // Mapped in a reaction the caller awaits, so V8's async stack trace puts the caller's frames on the error.
-    return run.then(toQueryResult<R>, (err: unknown) => {
+    const mapped = run.then(toQueryResult<R>, (err: unknown) => {
+      // A pool that needs a primary met a server demoted since the connection opened: the server refused
+      // the statement, so nothing happened; run it once more, on a connection the pool has checked again.
+      if (isReadOnlyViolation(err) && this.#needsPrimary) {
+        return runOneShot(this.#host, query, options).then(toQueryResult<R>, (again: unknown) => {
+          throw mapError(again, query.text)
+        })
+      }
       throw mapError(err, query.text)
     })
+    return this.#router === undefined ? mapped : this.#afterWrite(mapped)
+  }
+
+  /**
+   * With replicas, work on the primary counts as a write of the caller's async context once it
+   * settles (failed work too: a lost COMMIT may have committed). The context's mark is created in
+   * the caller's synchronous part (`enterWith`), so the caller's own continuation sees it.
+   */
+  #afterWrite<T>(work: Promise<T>): Promise<T> {
+    const written = this.#contextMark()
+    return work.then(
+      (value) => {
+        written.dirty = true
+        return value
+      },
+      (err: unknown) => {
+        written.dirty = true
+        throw err
+      },
+    )
   }
 
   /**
@@ -202,7 +286,8 @@ export class Database extends QueryableBase {
       return this.#als.run(current, () => fn(current))
     }
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
-    return this.#withLease('session', this.#pool.callSites.capture(this.session), options, current, fn)
+    const work = this.#withLease('session', this.#pool.callSites.capture(this.session), options, current, fn)
+    return this.#router === undefined ? work : this.#afterWrite(work)
   }
 
   /**
@@ -234,7 +319,113 @@ export class Database extends QueryableBase {
     const current = this.#als.getStore()
     if (current !== undefined && !options?.independent) return current.transaction(fn, options)
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
-    return this.#withLease('transaction', this.#pool.callSites.capture(this.transaction), options, current, fn)
+    const work = this.#withLease('transaction', this.#pool.callSites.capture(this.transaction), options, current, fn)
+    return this.#router === undefined || options?.readOnly === true ? work : this.#afterWrite(work)
+  }
+
+  /** The write mark of the caller's async context, created (for the caller's own continuation) if missing. */
+  #contextMark(): WriteMark {
+    let mark = this.#writes.getStore()
+    if (mark === undefined) {
+      mark = { dirty: false, token: undefined, fetching: undefined }
+      this.#writes.enterWith(mark)
+    }
+    return mark
+  }
+
+  /**
+   * Run `fn` in a read-only transaction on a standby that has replayed every write it must see:
+   * those made earlier in the same async context (a request, a job) through this database, and
+   * the one `after` names (a token from `db.writeToken()`, maybe of another request). When no
+   * standby has caught up within `replicaWaitMs`, or none can be reached, it runs on the primary:
+   * never a stale read of one's own write. Without `replicas` it runs on the primary. `db.query`
+   * inside `fn` joins the read. `fn` may run again on the primary if its standby is lost
+   * mid-read, so keep side effects out of it. Inside a session or transaction it joins that scope.
+   * @returns What `fn` returns.
+   * @throws {@link WriteTokenError} when `after` is not a token.
+   * @example
+   * ```ts
+   * await db.transaction((tx) => tx.query(sql`insert into posts (title) values (${title})`))
+   * // Same request: sees the new post, on a standby that has replayed it or on the primary.
+   * const posts = await db.read((tx) => tx.many(sql`select * from posts order by id desc limit 20`))
+   *
+   * // Another request: pass the token on (a cookie, a header).
+   * const token = await db.writeToken()
+   * const later = await db.read((tx) => tx.many(sql`select * from posts`), { after: token })
+   * ```
+   */
+  read<T>(fn: (tx: Transaction) => Promise<T>, options?: ReadOptions): Promise<T> {
+    let token: string | undefined
+    const txOptions: TransactionOptions = { readOnly: true }
+    try {
+      const { after, ...rest } = options ?? {}
+      checkCallOptions(rest, STATEMENT_OPTION_KINDS, 'db.read')
+      if (after !== undefined) {
+        parseToken(after, 'The after option of db.read')
+        token = after
+      }
+      if (rest.signal !== undefined) txOptions.signal = rest.signal
+      if (rest.timeoutMs !== undefined) txOptions.timeoutMs = rest.timeoutMs
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)))
+    }
+    const current = this.#als.getStore()
+    if (current !== undefined) return current.transaction(fn)
+    const router = this.#router
+    if (router === undefined) return this.transaction(fn, txOptions)
+    return contextToken(this.#writes.getStore(), () => this.#currentToken()).then((own) =>
+      router.read(fn, {
+        signal: txOptions.signal,
+        timeoutMs: txOptions.timeoutMs,
+        token: laterToken(own, token),
+        join: (tx, body) => this.#als.run(tx as Scope, () => body(tx)),
+        onPrimary: (body) => this.transaction(body, txOptions),
+      }),
+    )
+  }
+
+  /**
+   * A token that covers every transaction committed on the primary so far, this caller's among
+   * them: pass it to `db.read(fn, { after })`, in this request or a later one (it is a short
+   * string, fit for a cookie or a header), and that read sees those writes. Costs one statement
+   * on the primary. Call it after the transaction committed, not inside it.
+   * @returns A position in the primary's WAL, such as `16/B374D848`.
+   * @example
+   * ```ts
+   * await db.transaction((tx) => tx.query(sql`update profiles set bio = ${bio} where id = ${id}`))
+   * reply.header('x-write-token', await db.writeToken())
+   * // the next request: db.read(fn, { after: request.headers['x-write-token'] })
+   * ```
+   */
+  writeToken(): Promise<string> {
+    if (this.#als.getStore() !== undefined) {
+      return Promise.reject(
+        new MisuseError('db.writeToken() inside a session or transaction cannot cover what it has not committed yet: call it after the transaction (or session) has ended.'),
+      )
+    }
+    return this.#currentToken()
+  }
+
+  /** The primary's WAL position as a token; a look-up, not a write of the context. */
+  #currentToken(): Promise<string> {
+    return runOneShot(this.#host, { text: WRITE_TOKEN_SQL, values: [] }, undefined).then(
+      (result) => toQueryResult<{ lsn: string }>(result).rows[0]?.lsn as string,
+      (err: unknown) => {
+        throw mapError(err, WRITE_TOKEN_SQL)
+      },
+    )
+  }
+
+  /**
+   * Where `db.read` calls ran: on a standby, or on the primary and why; each replica with its
+   * pool's stats. All zero without replicas.
+   * @example
+   * ```ts
+   * const { onReplica, onPrimaryBehind, onPrimaryDown } = db.readStats()
+   * ```
+   */
+  readStats(): ReadStats {
+    return this.#router?.stats() ?? { onReplica: 0, onPrimaryBehind: 0, onPrimaryDown: 0, replicas: [] }
   }
 
   /**
@@ -505,7 +696,9 @@ export class Database extends QueryableBase {
     /** How long running work may go on before it is cancelled. (Default: 10000) */
     timeoutMs?: number
   }): Promise<void> {
-    await Promise.all([this.#pool.close(options?.timeoutMs ?? 10_000), this.#listener?.close()])
+    const timeoutMs = options?.timeoutMs ?? 10_000
+    await Promise.all([this.#pool.close(timeoutMs), this.#listener?.close(), this.#router?.close(timeoutMs)])
+    this.#writes.disable()
     // On Node 20 an enabled AsyncLocalStorage keeps a promise hook on for the whole process,
     // slowing every promise; a closed database has no scopes left to track.
     this.#als.disable()

@@ -5,7 +5,8 @@
  * @packageDocumentation
  */
 export { createDatabase } from './database.js'
-export type { Database, PublicOptions } from './database.js'
+export type { Database, PublicOptions, ReadOptions } from './database.js'
+export type { ReadStats } from './replicas/read-router.js'
 export { sql, SqlFragment, SqlIdentifier, UnsafeSql, type CompiledQuery, type SqlTag, type Statement } from './sql.js'
 export { getOrCreate, updateVersioned, type GetOrCreateOptions, type VersionedUpdateOptions } from './race-free.js'
 export type { DatabaseLogger, DatabaseOptions, PoolOptions, RetryOptions } from './options/database-options.js'
@@ -33,6 +34,7 @@ export {
   ParameterError,
   TooManyParametersError,
   NotificationPayloadError,
+  WriteTokenError,
   PoolTimeoutError,
   PoolClosedError,
   PoolDeadlockError,

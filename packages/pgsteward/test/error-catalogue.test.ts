@@ -12,6 +12,7 @@ const samples: [string, api.PgStewardError][] = [
   ['PARAMETER_INVALID', new api.ParameterError(2, 'it is a Symbol')],
   ['TOO_MANY_PARAMETERS', new api.TooManyParametersError(70_000)],
   ['NOTIFICATION_PAYLOAD_TOO_LARGE', new api.NotificationPayloadError(9_000)],
+  ['WRITE_TOKEN_INVALID', new api.WriteTokenError('The after option of db.read', 'garbage')],
   ['POOL_TIMEOUT', new api.PoolTimeoutError(10, state, [])],
   ['POOL_CLOSED', new api.PoolClosedError()],
   ['POOL_DEADLOCK', new api.PoolDeadlockError(state, { connectionId: 1, heldMs: 5 })],

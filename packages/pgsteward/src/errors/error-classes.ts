@@ -110,6 +110,26 @@ export class NotificationPayloadError extends PgStewardError {
   }
 }
 
+/**
+ * A write token given to `db.read(fn, { after })` is not one: tokens come from `db.writeToken()`
+ * and look like `16/B374D848`. Usually a client sent a mangled cookie or header: answer 400.
+ * Code `WRITE_TOKEN_INVALID`.
+ * @example
+ * ```ts
+ * try {
+ *   return await db.read((tx) => tx.many(sql`select * from posts`), { after: request.headers['x-write-token'] })
+ * } catch (e) {
+ *   if (e instanceof WriteTokenError) return reply.code(400).send({ error: e.message })
+ *   throw e
+ * }
+ * ```
+ */
+export class WriteTokenError extends PgStewardError {
+  constructor(where: string, token: unknown) {
+    super('WRITE_TOKEN_INVALID', messages.writeTokenInvalid(where, typeof token === 'string' ? token.length : undefined))
+  }
+}
+
 // ---------------------------------------------------------------- pool
 
 /** No connection became free within the acquire timeout. Code `POOL_TIMEOUT`. */

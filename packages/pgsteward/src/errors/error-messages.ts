@@ -113,6 +113,9 @@ export const messages = {
   timedOut: (timeoutMs: number): string =>
     `The operation did not finish within its timeoutMs of ${timeoutMs} ms; its query was cancelled and its transaction rolled back.`,
 
+  writeTokenInvalid: (where: string, length: number | undefined): string =>
+    `${where} is not a write token (${length === undefined ? 'not a string' : `a string of ${length} characters`}): pass what db.writeToken() returned, which looks like 16/B374D848, or leave it out.`,
+
   ambiguousCommit: (): string =>
     'The connection was lost or abandoned while COMMIT was in flight: the transaction may or may not have been committed. ' +
     'It was not retried. Check whether its effects are present before repeating it, or make the work idempotent.',

@@ -57,17 +57,20 @@ export interface FacadeSettings {
   binary?: boolean
 }
 
-function leaseLink(lease: Lease): ClientLink {
+function leaseLink(lease: Lease, written: (() => void) | undefined): ClientLink {
   return {
     wire: lease.wire,
     joined: false,
     submit: (query, exclusive, effect, settled) => {
       const refusal = lease.refusal()
       if (refusal !== undefined) throw refusal
-      lease.submit(query, exclusive, effect, settled)
+      lease.submit(query, exclusive, effect, written === undefined ? settled : () => (written(), settled()))
     },
     translate: (text) => text,
-    release: (destroy) => lease.release(destroy),
+    release: (destroy) => {
+      written?.()
+      lease.release(destroy)
+    },
   }
 }
 
@@ -337,6 +340,8 @@ export class StewardPgPool extends EventEmitter {
       return resolve(client)
     }
     const settled = this.#startPending()
+    // With replicas, a checked-out client's statements are writes of this context for db.read.
+    const written = this.#db.markWrite?.()
     borrowLease(
       this.#db.pool,
       'checkout',
@@ -346,7 +351,7 @@ export class StewardPgPool extends EventEmitter {
       (lease) => {
         settled()
         const client = this.#clientFor(lease.conn)
-        client.checkOut(leaseLink(lease))
+        client.checkOut(leaseLink(lease, written))
         this.emit('acquire', client)
         resolve(client)
       },
@@ -409,6 +414,7 @@ export class StewardPgPool extends EventEmitter {
     const shareable = !exclusive && effect === 'plain' && this.#db.options.pipelining
     const traced = this.#db.pool.instrumentation.statement({ text: query.text ?? '', scope: 'one-shot', via: 'pg-facade' })
     const lent = this.#startPending()
+    const written = this.#db.markWrite?.()
     borrowOnce(
       this.#db.pool,
       undefined,
@@ -421,6 +427,7 @@ export class StewardPgPool extends EventEmitter {
         wire.enqueue(
           new SubmittableEntry(wire, query, exclusive, effect, {
             settled: (_status, error, tag) => {
+              written?.()
               traced?.(submittableEnd(error, tag, conn.id))
               giveBack()
               this.emit('release', undefined, client)
@@ -430,6 +437,7 @@ export class StewardPgPool extends EventEmitter {
       },
       (err) => {
         lent()
+        written?.()
         traced?.({ error: err, rowCount: null, command: undefined, connectionId: undefined })
         fail(asDriverError(err))
       },

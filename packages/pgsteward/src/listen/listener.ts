@@ -183,7 +183,6 @@ export class Listener {
             pipelining: false,
             statementNames: undefined,
             listeners: this.#wireListeners,
-            deadline: performance.now() + this.#options.pool.connectTimeoutMs,
           })
           const channels = [...this.#channels.keys()]
           if (!this.#closed && channels.length > 0) {

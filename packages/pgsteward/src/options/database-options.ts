@@ -23,7 +23,7 @@ export interface PoolOptions {
   validateAfterIdleMs?: number
   /** Emit 'leak' when a connection is held longer than this; 0 disables. (Default: 0) */
   leakDetectionMs?: number
-  /** Longest a single connection attempt may take. (Default: 10000) */
+  /** Longest a single connection attempt may take; with several hosts, each host gets this long, as libpq's `connect_timeout`. (Default: 10000) */
   connectTimeoutMs?: number
 }
 
@@ -141,6 +141,30 @@ export interface DatabaseOptions {
   slowStatementMs?: number
   /** Pool sizing and timing. (Default: each field's own, see {@link PoolOptions}) */
   pool?: PoolOptions
+  /**
+   * Standbys that `db.read` runs on, each a connection string (URL or keyword form; several hosts
+   * and `load_balance_hosts=random` allowed) with a pool of its own. The other options (user,
+   * password, ssl, timeouts, ...) apply to them as to the primary, which stays the server of
+   * `connectionString`. A read runs on a standby only once it has replayed the caller's writes
+   * (read-your-writes); otherwise, or when no standby answers, on the primary. (Default: none:
+   * `db.read` runs on the primary)
+   * @example
+   * ```ts
+   * const db = createDatabase({
+   *   connectionString: 'postgres://app@primary:5432/app',
+   *   replicas: ['postgres://app@standby1:5432/app', 'postgres://app@standby2:5432/app'],
+   *   replicaPool: { max: 20 },
+   * })
+   * ```
+   */
+  replicas?: string[]
+  /** Sizing and timing of each replica's pool; fields not given are the `pool` options'. (Default: the `pool` options) */
+  replicaPool?: PoolOptions
+  /**
+   * How long `db.read` may wait for a standby to replay the writes it must see before it reads
+   * from the primary instead; 0 reads from the primary at once. (Default: 0)
+   */
+  replicaWaitMs?: number
   /** Defaults for `transaction(fn, { retry })`. (Default: each field's own, see {@link RetryOptions}) */
   retry?: RetryOptions
 }
@@ -183,6 +207,10 @@ export interface ResolvedOptions {
   slowStatementMs: number
   pool: Required<PoolOptions>
   retry: Required<RetryOptions>
+  /** Where each replica is; empty without replicas. */
+  replicas: readonly ConnectionSettings[]
+  replicaPool: Required<PoolOptions>
+  replicaWaitMs: number
 }
 
 export const POOL_DEFAULTS: Readonly<Required<PoolOptions>> = {

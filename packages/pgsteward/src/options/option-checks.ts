@@ -17,6 +17,7 @@ export type Kind =
   | 'password'
   | 'pooler'
   | 'string-map'
+  | 'string-list'
   | 'signal'
   | 'isolation'
   | 'logger'
@@ -35,6 +36,7 @@ const KIND_TEXT: Record<Kind, string> = {
   password: 'a string or a function returning one',
   pooler: "'none' or 'transaction'",
   'string-map': 'an object of string values',
+  'string-list': 'an array of strings',
   signal: 'an AbortSignal',
   isolation: "'read committed', 'repeatable read' or 'serializable'",
   logger: 'a pino-compatible logger (an object with a warn(object, message) method)',
@@ -71,6 +73,8 @@ function checkKind(kind: Kind, value: unknown): boolean {
       return value === 'none' || value === 'transaction'
     case 'string-map':
       return isPlainObject(value) && Object.values(value).every((v) => typeof v === 'string')
+    case 'string-list':
+      return Array.isArray(value) && value.every((v) => typeof v === 'string')
     case 'signal':
       return value instanceof AbortSignal
     case 'isolation':

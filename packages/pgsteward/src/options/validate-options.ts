@@ -31,6 +31,9 @@ const TOP_LEVEL: Record<keyof DatabaseOptions, Kind> = {
   slowStatementMs: 'ms',
   pool: 'object',
   retry: 'object',
+  replicas: 'string-list',
+  replicaPool: 'object',
+  replicaWaitMs: 'ms',
 }
 
 const POOL_KEYS: Record<keyof PoolOptions, Kind> = {
@@ -97,7 +100,10 @@ export function resolveOptions(input: unknown, env: NodeJS.ProcessEnv = process.
   const retryInput = isPlainObject(options.retry) ? options.retry : {}
   checkSection(poolInput, POOL_KEYS, 'pool.', problems)
   checkSection(retryInput, RETRY_KEYS, 'retry.', problems)
+  const replicaPoolInput = isPlainObject(options.replicaPool) ? options.replicaPool : {}
+  checkSection(replicaPoolInput, POOL_KEYS, 'replicaPool.', problems)
   const pool = { ...POOL_DEFAULTS, ...definedOnly(poolInput) } as Required<PoolOptions>
+  const replicaPool = { ...pool, ...definedOnly(replicaPoolInput) } as Required<PoolOptions>
   const retry = { ...RETRY_DEFAULTS, ...definedOnly(retryInput) } as Required<RetryOptions>
   contradictions(pool, retry, problems)
   const logger = typeof options.logger === 'object' && options.logger !== null && typeof (options.logger as { warn?: unknown }).warn === 'function' ? (options.logger as DatabaseLogger) : undefined
@@ -112,26 +118,41 @@ export function resolveOptions(input: unknown, env: NodeJS.ProcessEnv = process.
   const lockTimeoutMs = num('lockTimeoutMs', 0)
   const idleInTransactionTimeoutMs = num('idleInTransactionTimeoutMs', 0)
   if (pooler === 'transaction') poolerSettingProblems(options, problems)
+  // Everything but where the server is applies to the replicas too.
+  const shared = {
+    user: str('user'),
+    password: typeof options.password === 'string' || typeof options.password === 'function' ? (options.password as () => string) : undefined,
+    ssl: typeof options.ssl === 'boolean' || isPlainObject(options.ssl) ? options.ssl : undefined,
+    applicationName: str('applicationName'),
+    serverSettings: isPlainObject(options.serverSettings) ? (options.serverSettings as Record<string, string>) : undefined,
+    statementTimeoutMs,
+    lockTimeoutMs,
+    idleInTransactionTimeoutMs,
+    keepAliveInitialDelayMs: typeof options.keepAliveInitialDelayMs === 'number' ? options.keepAliveInitialDelayMs : undefined,
+  }
+  const connectTimeoutMs = (p: Required<PoolOptions>): number => (Number.isSafeInteger(p.connectTimeoutMs) ? p.connectTimeoutMs : POOL_DEFAULTS.connectTimeoutMs)
   const connection = resolveConnection(
     {
+      ...shared,
       connectionString: str('connectionString'),
       host: str('host'),
       port: typeof options.port === 'number' ? options.port : undefined,
-      user: str('user'),
-      password: typeof options.password === 'string' || typeof options.password === 'function' ? (options.password as () => string) : undefined,
       database: str('database'),
-      ssl: typeof options.ssl === 'boolean' || isPlainObject(options.ssl) ? options.ssl : undefined,
-      applicationName: str('applicationName'),
-      serverSettings: isPlainObject(options.serverSettings) ? (options.serverSettings as Record<string, string>) : undefined,
-      statementTimeoutMs,
-      lockTimeoutMs,
-      idleInTransactionTimeoutMs,
-      connectTimeoutMs: Number.isSafeInteger(pool.connectTimeoutMs) ? pool.connectTimeoutMs : POOL_DEFAULTS.connectTimeoutMs,
-      keepAliveInitialDelayMs: typeof options.keepAliveInitialDelayMs === 'number' ? options.keepAliveInitialDelayMs : undefined,
+      connectTimeoutMs: connectTimeoutMs(pool),
     },
     env,
     problems,
   )
+  const replicaStrings = Array.isArray(options.replicas) ? options.replicas.filter((r): r is string => typeof r === 'string') : []
+  const replicas = replicaStrings.map((replica, i) => {
+    const found: string[] = []
+    const settings = resolveConnection({ ...shared, connectionString: replica, connectTimeoutMs: connectTimeoutMs(replicaPool) }, env, found)
+    for (const problem of found) problems.push(`replicas[${i}]: ${problem}`)
+    return settings
+  })
+  if (replicas.length === 0 && (options.replicaPool !== undefined || options.replicaWaitMs !== undefined)) {
+    problems.push('replicaPool and replicaWaitMs apply to replicas, and no replicas are given: add replicas (connection strings of standbys) or remove them.')
+  }
   if (problems.length > 0) throw new ConfigError(problems)
   return {
     connection,
@@ -149,6 +170,9 @@ export function resolveOptions(input: unknown, env: NodeJS.ProcessEnv = process.
     slowStatementMs: logger === undefined ? 0 : num('slowStatementMs', SLOW_STATEMENT_DEFAULT_MS),
     pool,
     retry,
+    replicas,
+    replicaPool,
+    replicaWaitMs: num('replicaWaitMs', 0),
   }
 }
 

@@ -3,6 +3,10 @@
  * `load_balance_hosts=random`), negotiate TLS as sslmode says, and keep a connection only if the
  * server it reached fits `target_session_attrs` (a primary for read-write, a standby for standby,
  * ...). The first connection that fits wins; if none does, the caller gets the last failure.
+ * As libpq's `connect_timeout`, the connect timeout bounds each host on its own (opening it and
+ * asking what it is), so a first host that accepts and never answers does not use up the time
+ * the next hosts need; the whole attempt is bounded by hosts x timeout, and the caller's wait by
+ * its own acquire timeout.
  */
 import { performance } from 'node:perf_hooks'
 import type { ConnectionSettings, HostAddress, TargetSessionAttrs } from '../options/connection-settings.js'
@@ -15,8 +19,6 @@ export interface ConnectRequest {
   pipelining: boolean
   statementNames: StatementNames | undefined
   listeners: WireListeners
-  /** performance.now() by which the whole attempt (all hosts) must be over. */
-  deadline: number
 }
 
 /** No host fitted `target_session_attrs`. */
@@ -69,9 +71,9 @@ export function connectionFitsTarget(conn: WireConnection, target: TargetSession
   return fitsTarget(target, { standby, readOnly: standby || readOnly === 'on' }, 'any')
 }
 
-async function openOne(request: ConnectRequest, address: HostAddress): Promise<WireConnection> {
+async function openOne(request: ConnectRequest, address: HostAddress, deadline: number): Promise<WireConnection> {
   const { settings } = request
-  const remaining = Math.max(1, Math.ceil(Math.min(settings.connectTimeoutMs, request.deadline - performance.now())))
+  const remaining = Math.max(1, Math.ceil(deadline - performance.now()))
   const attempt = (tlsAttempt: 'plain' | 'tls-or-plain' | 'tls'): Promise<WireConnection> =>
     WireConnection.open(
       { address, settings, tlsAttempt, signal: AbortSignal.timeout(remaining), pipelining: request.pipelining, statementNames: request.statementNames },
@@ -98,17 +100,18 @@ export async function connect(request: ConnectRequest): Promise<WireConnection> 
   let lastError: Error | undefined
   for (const pass of passes) {
     for (const address of hosts) {
-      if (performance.now() >= request.deadline && lastError !== undefined) throw lastError
+      // libpq's connect_timeout is per host: this host's own budget covers opening it and asking what it is.
+      const deadline = performance.now() + settings.connectTimeoutMs
       let conn: WireConnection
       try {
-        conn = await openOne(request, address)
+        conn = await openOne(request, address, deadline)
       } catch (err) {
         lastError = err instanceof Error ? err : new Error(String(err))
         continue
       }
       if (settings.targetSessionAttrs === 'any') return conn
       try {
-        const role = await serverRole(conn, Math.max(1, Math.ceil(Math.min(settings.connectTimeoutMs, request.deadline - performance.now()))))
+        const role = await serverRole(conn, Math.max(1, Math.ceil(deadline - performance.now())))
         if (fitsTarget(settings.targetSessionAttrs, role, pass)) return conn
         lastError = new ServerRoleMismatch(
           `${address.host}:${address.port} is ${role.standby ? 'a standby' : role.readOnly ? 'read-only' : 'a read-write primary'}, not what target_session_attrs=${settings.targetSessionAttrs} asks for`,

@@ -369,25 +369,30 @@ export class Pool extends EventEmitter<DatabaseEvents> {
     this.states.move(conn, 'validating')
     const wire = conn.wire as WireConnection
     const left = Math.max(1, Math.ceil(waiter.deadline - performance.now()))
-    runSimple(wire, '', left).then(
-      () => {
-        conn.suspect = false
-        if (conn.state !== 'validating') return
-        if (waiter.settled) return this.#takeBack(conn, undefined)
-        this.#serveWaiter(conn, waiter)
-      },
-      () => {
-        this.counters.validationFailures++
-        this.#destroy(conn, 'validation')
-        if (waiter.settled) return
-        if (performance.now() >= waiter.deadline) return this.#timeOut(waiter)
-        // Keep its place at the head of the queue and look again.
-        const idle = this.#waiters.size === 0 ? this.#takeIdle() : undefined
-        if (idle !== undefined) return this.#validateOrServe(idle, waiter)
-        this.#waiters.requeueFirst(waiter)
-        this.#fill()
-      },
-    )
+    runSimple(wire, '', left)
+      .then(() => {
+        // The round trip may have brought news that the server was demoted (default_transaction_read_only).
+        if (conn.wrongServer) throw new Error('the server no longer fits target_session_attrs')
+      })
+      .then(
+        () => {
+          conn.suspect = false
+          if (conn.state !== 'validating') return
+          if (waiter.settled) return this.#takeBack(conn, undefined)
+          this.#serveWaiter(conn, waiter)
+        },
+        () => {
+          this.counters.validationFailures++
+          this.#destroy(conn, conn.wrongServer ? 'wrong-server' : 'validation')
+          if (waiter.settled) return
+          if (performance.now() >= waiter.deadline) return this.#timeOut(waiter)
+          // Keep its place at the head of the queue and look again.
+          const idle = this.#waiters.size === 0 ? this.#takeIdle() : undefined
+          if (idle !== undefined) return this.#validateOrServe(idle, waiter)
+          this.#waiters.requeueFirst(waiter)
+          this.#fill()
+        },
+      )
   }
 
   #validateOrServe(conn: PooledConnection, waiter: Waiter): void {
@@ -439,7 +444,11 @@ export class Pool extends EventEmitter<DatabaseEvents> {
   noteStatementFailure(conn: PooledConnection, err: unknown, inReadOnlyTransaction: boolean): void {
     if (inReadOnlyTransaction || !isReadOnlyViolation(err)) return
     const target = this.#options.connection.targetSessionAttrs
-    if (target === 'read-write' || target === 'primary') conn.wrongServer = true
+    if (target !== 'read-write' && target !== 'primary') return
+    conn.wrongServer = true
+    // Its idle siblings may sit on the same demoted server: each gets a round trip before it is lent,
+    // which brings the server's new default_transaction_read_only (and so evicts them) unseen.
+    for (const idle of this.states.idle) idle.suspect = true
   }
 
   // ------------------------------------------------------------------ opening and closing connections
@@ -466,7 +475,6 @@ export class Pool extends EventEmitter<DatabaseEvents> {
       pipelining: this.#options.pipelining,
       statementNames: this.#statementNames,
       listeners: this.#listeners,
-      deadline: performance.now() + this.#options.pool.connectTimeoutMs,
     }).then(
       (wire) => this.#onConnected(conn, wire),
       (err: unknown) => this.#onConnectFailed(conn, err),
