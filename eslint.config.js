@@ -29,11 +29,21 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-argument': 'off',
       '@typescript-eslint/no-explicit-any': 'off',
       // node:test's describe/it return promises the runner itself awaits.
-      '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', name: ['it', 'test', 'describe', 'suite'], package: 'node:test' }] }],
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { allowForKnownSafeCalls: [{ from: 'package', name: ['it', 'test', 'describe', 'suite'], package: 'node:test' }] },
+      ],
     },
   },
   // JavaScript that no tsconfig includes (tool configs, the plain-Node scripts the consumer test runs in a fresh project): linted without types.
   { files: ['eslint.config.js', 'knip.config.js', '**/typedoc.config.js', '**/test/package/consumer/*.{mjs,cjs}'], ...tseslint.configs.disableTypeChecked },
-  { files: ['**/typedoc.config.js', '**/test/package/consumer/*.{mjs,cjs}'], languageOptions: { globals: { URL: 'readonly', console: 'readonly', process: 'readonly' } } },
-  { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly' } }, rules: { '@typescript-eslint/no-require-imports': 'off' } },
+  {
+    files: ['**/typedoc.config.js', '**/test/package/consumer/*.{mjs,cjs}'],
+    languageOptions: { globals: { URL: 'readonly', console: 'readonly', process: 'readonly' } },
+  },
+  {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 )

@@ -13,7 +13,10 @@ await withDatabase(async (url) => {
   const kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool: db.asPgPool(), cursor: Cursor }) })
   await sql`CREATE TABLE IF NOT EXISTS person (id serial PRIMARY KEY, name text NOT NULL)`.execute(kysely)
   await kysely.transaction().execute(async (trx) => {
-    await trx.insertInto('person').values([{ name: 'Ada' }, { name: 'Grace' }]).execute()
+    await trx
+      .insertInto('person')
+      .values([{ name: 'Ada' }, { name: 'Grace' }])
+      .execute()
   })
   for await (const person of kysely.selectFrom('person').selectAll().stream(100)) console.log('person', person)
   // Inside a pgsteward transaction, Kysely's transaction runs on its connection as a savepoint: it rolls back with it.

@@ -10,6 +10,11 @@ await withDatabase(async (url) => {
   registerMetrics(db, registry, { poolName: 'main' })
   await Promise.all(Array.from({ length: 20 }, () => db.query(sql`SELECT pg_sleep(0.01)`)))
   const text = await registry.metrics()
-  console.log(text.split('\n').filter((l) => l.startsWith('pgsteward_pool_acquisitions_total') || l.startsWith('pgsteward_pool_connections{')).join('\n'))
+  console.log(
+    text
+      .split('\n')
+      .filter((l) => l.startsWith('pgsteward_pool_acquisitions_total') || l.startsWith('pgsteward_pool_connections{'))
+      .join('\n'),
+  )
   await db.close()
 })

@@ -52,7 +52,17 @@ function autocannonBin(): string {
 
 export async function runAutocannon(options: AutocannonOptions): Promise<AutocannonFigures> {
   const headers = Object.entries(options.headers).flatMap(([name, value]) => ['--headers', `${name}=${value}`])
-  const args = [autocannonBin(), '--json', '--no-progress', '--connections', String(options.connections), '--duration', String(options.seconds), ...headers, options.url]
+  const args = [
+    autocannonBin(),
+    '--json',
+    '--no-progress',
+    '--connections',
+    String(options.connections),
+    '--duration',
+    String(options.seconds),
+    ...headers,
+    options.url,
+  ]
   const { code, stdout, stderr } = await runBounded(process.execPath, args, process.env, options.seconds * 1_000 + EXIT_GRACE_MS)
   if (code !== 0) throw new Error(`autocannon exited with ${String(code)}: ${stderr.trim().split('\n').slice(-3).join(' ')}`)
   // --json prints one JSON line; anything else on stdout would be a warning.

@@ -12,7 +12,9 @@ export const RUNTIME_ENV = 'PGSTEWARD_BENCH_RUNTIME'
 
 /** Rename the profile(s) Node wrote for thread `threadId` of process `pid` to `<name>.cpuprofile`. */
 export async function nameProfile(dir: string, pid: number, threadId: number, name: string): Promise<void> {
-  const written = (await readdir(dir).catch(() => [] as string[])).filter((file) => file.startsWith('CPU.') && file.includes(`.${pid}.${threadId}.`) && file.endsWith('.cpuprofile'))
+  const written = (await readdir(dir).catch(() => [] as string[])).filter(
+    (file) => file.startsWith('CPU.') && file.includes(`.${pid}.${threadId}.`) && file.endsWith('.cpuprofile'),
+  )
   const taken = new Set(await readdir(dir).catch(() => [] as string[]))
   for (const file of written) {
     // A peer whose worker was restarted (a job overran) has more than one.

@@ -72,7 +72,9 @@ export async function profileHardTargets(workloads: readonly ThroughputWorkload[
         if (outcome.kind !== 'closed-loop') throw new Error(`unexpected ${outcome.kind} reply to a profiled run`)
         runs.push({ ...base, opsPerSec: outcome.sample.opsPerSec, cpuMicrosPerOp: outcome.sample.cpuMicrosPerOp, summary: outcome.profile ?? null })
         const top = outcome.profile?.top[0]
-        context.progress(`[profile ${workload.id}] ${runtime.id} ${label}: ${outcome.sample.cpuMicrosPerOp?.toFixed(2) ?? 'n/a'} µs CPU/op profiled; top frame ${top === undefined ? 'n/a' : `${top.name} ${top.selfPercent.toFixed(1)}%`}`)
+        context.progress(
+          `[profile ${workload.id}] ${runtime.id} ${label}: ${outcome.sample.cpuMicrosPerOp?.toFixed(2) ?? 'n/a'} µs CPU/op profiled; top frame ${top === undefined ? 'n/a' : `${top.name} ${top.selfPercent.toFixed(1)}%`}`,
+        )
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err)
         runs.push({ ...base, opsPerSec: null, cpuMicrosPerOp: null, summary: null, error })
@@ -89,14 +91,23 @@ const GROUP_NOTE =
 /** The README's section: for each profiled workload, self time by group and the top frames, peers side by side. */
 export function profilesSection(runs: readonly ProfiledRun[], poolMax: number, style: Style): string {
   if (runs.length === 0) return ''
-  const sets = [...new Map(runs.map((run) => [`${run.workloadId}/${run.runtime}`, runs.filter((r) => r.workloadId === run.workloadId && r.runtime === run.runtime)])).values()]
+  const sets = [
+    ...new Map(
+      runs.map((run) => [`${run.workloadId}/${run.runtime}`, runs.filter((r) => r.workloadId === run.workloadId && r.runtime === run.runtime)]),
+    ).values(),
+  ]
   const parts = [
     `CPU profiles of one extra run per peer after the measured ones, in the peer's own worker (V8's sampling profiler, 100 µs). The profiler slows what it samples, so these runs are in no figure or verdict above; shares are of the worker thread's busy time. ${GROUP_NOTE}`,
   ]
   for (const set of sets) {
     const first = set[0] as ProfiledRun
     const pct = (n: number | undefined): string => (n === undefined ? '–' : `${n.toFixed(1)}%`)
-    const scale = set.map((run) => `${run.label} ${run.error === undefined ? `${run.cpuMicrosPerOp?.toFixed(2) ?? 'n/a'} µs CPU/op, ${Math.round(run.opsPerSec ?? 0).toLocaleString('en-US')} ops/s` : `failed: ${run.error}`}`).join('; ')
+    const scale = set
+      .map(
+        (run) =>
+          `${run.label} ${run.error === undefined ? `${run.cpuMicrosPerOp?.toFixed(2) ?? 'n/a'} µs CPU/op, ${Math.round(run.opsPerSec ?? 0).toLocaleString('en-US')} ops/s` : `failed: ${run.error}`}`,
+      )
+      .join('; ')
     const groups = [...new Set(set.flatMap((run) => run.summary?.groups.map((g) => g.group) ?? []))]
     const groupRows = groups.map((group) => [group, ...set.map((run) => pct(run.summary?.groups.find((g) => g.group === group)?.selfPercent))])
     const depth = Math.max(0, ...set.map((run) => run.summary?.top.length ?? 0))
@@ -110,7 +121,11 @@ export function profilesSection(runs: readonly ProfiledRun[], poolMax: number, s
       style === 'markdown' ? `### ${first.title}: Node ${first.nodeVersion}` : `== Profile: ${first.title}: Node ${first.nodeVersion} ==`,
       `Profiled run, ${first.workers.toLocaleString('en-US')} workers on a pool of ${poolMax}: ${scale}.`,
       table(['self time by group', ...set.map((run) => run.label)], groupRows, style),
-      table(set.flatMap((run) => [`${run.label}: top frames by self time`, 'self']), frameRows, style),
+      table(
+        set.flatMap((run) => [`${run.label}: top frames by self time`, 'self']),
+        frameRows,
+        style,
+      ),
     )
   }
   return parts.join('\n\n')

@@ -44,7 +44,8 @@ export function packageVersion(name: string): string {
 /** HEAD and whether the working tree differs from it (another engineer edits concurrently). */
 function gitCommit(): string | null {
   try {
-    const run = (args: string[]): string => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    const run = (args: string[]): string =>
+      execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] }).trim()
     const head = run(['rev-parse', '--short', 'HEAD'])
     const dirty = run(['status', '--porcelain', '--', 'packages/pgsteward']) !== ''
     return dirty ? `${head} + uncommitted changes in packages/pgsteward` : head

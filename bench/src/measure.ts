@@ -75,7 +75,9 @@ export async function measureThroughputWorkload(workload: ThroughputWorkload, co
       row.result.runs[repetition] = run.sample
       row.latencies.merge(run.latencies)
       const where = row.result.runtime === null ? '' : `${row.result.runtime} `
-      context.progress(`[${workload.id} ${repetition + 1}/${settings.repetitions}] ${where}${row.result.label}: ${describeSample(run.sample)}  (${context.tally.step()})`)
+      context.progress(
+        `[${workload.id} ${repetition + 1}/${settings.repetitions}] ${where}${row.result.label}: ${describeSample(run.sample)}  (${context.tally.step()})`,
+      )
     }
   }
 
@@ -134,7 +136,11 @@ function planRows(workload: ThroughputWorkload, context: MeasureContext): Planne
         runtime: runtime.id,
         ...(note === undefined ? {} : { note }),
       })
-      return { result, latencies: new LatencyHistogram(), ...(spec.operation === null ? {} : { run: (c: MeasureContext) => runPooled(spec, runtime, workload.workers, c) }) }
+      return {
+        result,
+        latencies: new LatencyHistogram(),
+        ...(spec.operation === null ? {} : { run: (c: MeasureContext) => runPooled(spec, runtime, workload.workers, c) }),
+      }
     }),
   )
   const pgbench = workload.pgbench.map((spec): PlannedRow => {
@@ -254,7 +260,8 @@ export function attachPgbenchReferences(results: WorkloadResult[], workloads: re
     for (const result of candidates) {
       for (const row of result.rows) {
         const rate = row.opsPerSec?.median
-        if (row.kind === 'pgbench' && rate !== undefined && rate > 0 && (best === null || rate > best.opsPerSec)) best = { label: row.label, opsPerSec: rate, workloadId: result.id }
+        if (row.kind === 'pgbench' && rate !== undefined && rate > 0 && (best === null || rate > best.opsPerSec))
+          best = { label: row.label, opsPerSec: rate, workloadId: result.id }
       }
     }
     return best

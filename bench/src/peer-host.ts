@@ -23,4 +23,10 @@ process.on('message', (request: JobRequest) => {
 process.once('disconnect', () => {
   void threads.close().finally(() => process.exit(0))
 })
-reply({ kind: 'ready', node: process.version, threadCpuSource: threadCpuClock().source, pgsteward: import.meta.resolve('pgsteward'), execArgv: process.execArgv })
+reply({
+  kind: 'ready',
+  node: process.version,
+  threadCpuSource: threadCpuClock().source,
+  pgsteward: import.meta.resolve('pgsteward'),
+  execArgv: process.execArgv,
+})

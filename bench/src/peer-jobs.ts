@@ -34,7 +34,8 @@ export interface QueueingJob {
 
 export type PeerJob = ClosedLoopJob | QueueingJob
 
-export type JobOutcome = { kind: 'closed-loop'; sample: RunSample; latencies: HistogramSnapshot; profile?: ProfileSummary } | { kind: 'queueing'; run: FairnessRun }
+export type JobOutcome =
+  { kind: 'closed-loop'; sample: RunSample; latencies: HistogramSnapshot; profile?: ProfileSummary } | { kind: 'queueing'; run: FairnessRun }
 
 export interface JobRequest {
   id: number

@@ -27,7 +27,16 @@ export interface ProfileFrame {
   selfPercent: number
 }
 
-export type ProfileGroup = 'pgsteward' | 'driver (pg, postgres.js)' | 'other library' | 'AsyncLocalStorage' | 'promises and microtasks' | 'garbage collector' | 'timers' | 'bench loop' | 'Node and V8, other'
+export type ProfileGroup =
+  | 'pgsteward'
+  | 'driver (pg, postgres.js)'
+  | 'other library'
+  | 'AsyncLocalStorage'
+  | 'promises and microtasks'
+  | 'garbage collector'
+  | 'timers'
+  | 'bench loop'
+  | 'Node and V8, other'
 
 export interface ProfileSummary {
   /** Busy samples' time in ms (idle excluded) and the sampling interval in µs. */
@@ -71,7 +80,8 @@ function groupOf(functionName: string, url: string): ProfileGroup {
   if (url.includes('/node_modules/')) return 'other library'
   if (url.includes('/bench/dist/')) return 'bench loop'
   if (url.includes('async_context_frame') || url.includes('async_local_storage') || url.includes('async_hooks')) return 'AsyncLocalStorage'
-  if (functionName === 'runMicrotasks' || url.includes('internal/process/task_queues') || url.includes('internal/process/promises')) return 'promises and microtasks'
+  if (functionName === 'runMicrotasks' || url.includes('internal/process/task_queues') || url.includes('internal/process/promises'))
+    return 'promises and microtasks'
   if (url.includes('internal/timers') || url === 'node:timers') return 'timers'
   return 'Node and V8, other'
 }
@@ -79,7 +89,12 @@ function groupOf(functionName: string, url: string): ProfileGroup {
 function whereOf(url: string, lineNumber: number): string {
   if (url === '') return 'V8'
   const packaged = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\/(.*)$/.exec(url)
-  const file = packaged !== null ? `${packaged[1]}/${packaged[2]}` : url.includes('/pgsteward/dist/') ? `pgsteward/${url.slice(url.indexOf('/pgsteward/dist/') + '/pgsteward/dist/'.length)}` : url.replace(/^file:\/\/.*\/bench\/dist\//, 'bench/').replace(/^file:\/\//, '')
+  const file =
+    packaged !== null
+      ? `${packaged[1]}/${packaged[2]}`
+      : url.includes('/pgsteward/dist/')
+        ? `pgsteward/${url.slice(url.indexOf('/pgsteward/dist/') + '/pgsteward/dist/'.length)}`
+        : url.replace(/^file:\/\/.*\/bench\/dist\//, 'bench/').replace(/^file:\/\//, '')
   return `${file}:${lineNumber + 1}`
 }
 

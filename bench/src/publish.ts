@@ -33,7 +33,13 @@ export async function publishResults(result: BenchResult): Promise<Published> {
   }
   await write(path.join(dir, 'results.json'), `${JSON.stringify(result, null, 2)}\n`)
   for (const chart of charts) await write(path.join(dir, chart.name), chart.svg)
-  await write(path.join(dir, 'results.md'), renderFullMarkdown(result, charts.map((chart) => chart.name)))
+  await write(
+    path.join(dir, 'results.md'),
+    renderFullMarkdown(
+      result,
+      charts.map((chart) => chart.name),
+    ),
+  )
   const readme = result.published ? path.join(BENCH_DIR, 'README.md') : path.join(dir, 'README.md')
   const runDir = path.relative(path.dirname(readme), dir) || '.'
   await write(readme, renderReadme(result, { runDir, charts }))

@@ -51,7 +51,9 @@ export function renderReadme(bench: BenchResult, links: ReadmeLinks): string {
     '',
     comparisonMatrix(bench, 'markdown'),
     '',
-    ...((bench.profiles ?? []).length === 0 ? [] : ['## Where the time goes', '', profilesSection(bench.profiles ?? [], bench.settings.poolMax, 'markdown'), '']),
+    ...((bench.profiles ?? []).length === 0
+      ? []
+      : ['## Where the time goes', '', profilesSection(bench.profiles ?? [], bench.settings.poolMax, 'markdown'), '']),
     `Full tables (throughput, client CPU per operation, p50 / p99, every peer on every Node, the wait queue, the classroom service end to end): [${file('results.md')}](${file('results.md')}); every figure of every run: [${file('results.json')}](${file('results.json')})${others.length > 0 ? `; ${others.map((chart) => `[the chart on ${chart.runtime}](${file(chart.name)})`).join(', ')}` : ''}.`,
     '',
     '## Where it ran',

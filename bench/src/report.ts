@@ -13,7 +13,6 @@ import { MIN_REPETITIONS_FOR_VERDICT } from './verdict.ts'
 import type { BenchResult, Comparison, EndToEndResult, FairnessResult, RowResult, TargetResult, WorkloadResult } from './results.ts'
 import { medianOrNull } from './stats.ts'
 
-
 export const rate = (n: number | null | undefined): string => (n == null || !Number.isFinite(n) ? 'n/a' : Math.round(n).toLocaleString('en-US'))
 export const times = (n: number | null | undefined): string => (n == null || !Number.isFinite(n) ? '' : `${n.toFixed(2)}x`)
 const micros = (n: number | null): string => (n === null ? 'n/a' : n < 10 ? n.toFixed(2) : n.toFixed(1))
@@ -34,7 +33,6 @@ export function ratioWithInterval(interval: MedianInterval): string {
   return interval.n === 0 ? 'n/a' : `${times(interval.median)} (${times(interval.low)}–${times(interval.high)})`
 }
 
-
 function heading(text: string, style: Style, level = 3): string {
   return style === 'markdown' ? `${'#'.repeat(level)} ${text}` : `== ${text} ==`
 }
@@ -43,7 +41,19 @@ function bullets(lines: readonly string[], style: Style): string {
   return lines.map((line) => (style === 'markdown' ? `- ${line}` : `  * ${line}`)).join('\n')
 }
 
-const THROUGHPUT_HEADERS = ['peer', 'Node', 'ops/s median', '95% interval', 'min–max', 'client CPU µs/op', 'process CPU µs/op', 'p50 ms', 'p99 ms', 'over best peer (95% interval)', 'over pgbench best']
+const THROUGHPUT_HEADERS = [
+  'peer',
+  'Node',
+  'ops/s median',
+  '95% interval',
+  'min–max',
+  'client CPU µs/op',
+  'process CPU µs/op',
+  'p50 ms',
+  'p99 ms',
+  'over best peer (95% interval)',
+  'over pgbench best',
+]
 
 function comparisonCell(row: RowResult, result: WorkloadResult, repetitions: number): string {
   if (row.kind === 'subject') {
@@ -81,7 +91,8 @@ function rowNotes(rows: readonly RowResult[]): string[] {
   const notes = new Map<string, string>()
   const errors: string[] = []
   for (const row of rows) {
-    const mean = row.kind === 'pgbench' && row.meanLatencyMs !== null ? `mean latency ${ms(row.meanLatencyMs)} ms (pgbench's log gives no usable percentiles)` : undefined
+    const mean =
+      row.kind === 'pgbench' && row.meanLatencyMs !== null ? `mean latency ${ms(row.meanLatencyMs)} ms (pgbench's log gives no usable percentiles)` : undefined
     const text = [row.note, mean].filter((part) => part !== undefined).join('; ')
     if (text !== '' && !notes.has(row.label)) notes.set(row.label, text)
     const failed = row.runs.find((run) => run?.firstError !== undefined)
@@ -93,7 +104,9 @@ function rowNotes(rows: readonly RowResult[]): string[] {
 
 function throughputSection(result: WorkloadResult, bench: BenchResult, style: Style): string {
   const { settings } = bench
-  const pgbenchRun = result.rows.some((row) => row.kind === 'pgbench') ? ` (pgbench: -c ${result.workers} -j ${Math.min(2, result.workers)} -T ${pgbenchSeconds(settings, result.workers)}, its connections opened inside -T)` : ''
+  const pgbenchRun = result.rows.some((row) => row.kind === 'pgbench')
+    ? ` (pgbench: -c ${result.workers} -j ${Math.min(2, result.workers)} -T ${pgbenchSeconds(settings, result.workers)}, its connections opened inside -T)`
+    : ''
   const setup = `${result.workers.toLocaleString('en-US')} workers, pool max ${result.poolMax}, ${settings.repetitions} interleaved repetitions of ${settings.durationMs / 1_000} s after ${settings.warmupMs / 1_000} s warm-up${pgbenchRun}.`
   const reference = result.pgbenchReference
   const referenceNote =
@@ -106,12 +119,33 @@ function throughputSection(result: WorkloadResult, bench: BenchResult, style: St
     const full = throughputRow(row, result, settings.repetitions)
     return style === 'console' ? [full[0], full[1], full[2], full[3], full[5], full[8], full[9]].map((cell) => cell ?? '') : full
   })
-  const notes = style === 'console' ? rows.filter((row) => row.errors > 0).flatMap((row) => rowNotes([row]).slice(-1)) : [...rowNotes(result.rows), referenceNote]
-  return [heading(result.title, style), '', ...(style === 'markdown' ? [result.description, ''] : []), setup, '', table(headers, cells, style), ...(notes.length > 0 ? ['', bullets(notes, style)] : [])].join('\n')
+  const notes =
+    style === 'console' ? rows.filter((row) => row.errors > 0).flatMap((row) => rowNotes([row]).slice(-1)) : [...rowNotes(result.rows), referenceNote]
+  return [
+    heading(result.title, style),
+    '',
+    ...(style === 'markdown' ? [result.description, ''] : []),
+    setup,
+    '',
+    table(headers, cells, style),
+    ...(notes.length > 0 ? ['', bullets(notes, style)] : []),
+  ].join('\n')
 }
 
 function fairnessSection(result: FairnessResult, style: Style): string {
-  const headers = ['pool', 'Node', 'queued', 'bytes/waiter', '95% interval', 'median wait ms', 'p99 wait ms', 'max wait ms', 'max/median', 'served out of order', 'errors']
+  const headers = [
+    'pool',
+    'Node',
+    'queued',
+    'bytes/waiter',
+    '95% interval',
+    'median wait ms',
+    'p99 wait ms',
+    'max wait ms',
+    'max/median',
+    'served out of order',
+    'errors',
+  ]
   const rows = result.rows.map((row) => [
     row.label,
     result.runtime,
@@ -133,7 +167,18 @@ function fairnessSection(result: FairnessResult, style: Style): string {
 function endToEndSection(result: EndToEndResult, bench: BenchResult, style: Style): string {
   const { endToEnd } = bench.settings
   const setup = `autocannon ${result.autocannonVersion} -c ${result.connections}, ${endToEnd.repetitions} repetitions of ${endToEnd.seconds} s after a ${endToEnd.warmupSeconds} s warm-up; pool max ${result.poolMax}; Node ${bench.machine.node}.`
-  const headers = ['service', 'req/s median', 'min–max', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'pool peak in use', 'pool peak waiting', 'acquire wait p99 ms']
+  const headers = [
+    'service',
+    'req/s median',
+    'min–max',
+    'p50 ms',
+    'p99 ms',
+    'non-2xx',
+    'errors',
+    'pool peak in use',
+    'pool peak waiting',
+    'acquire wait p99 ms',
+  ]
   const row = [
     'classroom GET /projects/:id',
     rate(result.requestsPerSecMedian),
@@ -160,7 +205,15 @@ function endToEndSection(result: EndToEndResult, bench: BenchResult, style: Styl
 
 export function targetsTable(targets: readonly TargetResult[], style: Style, withDetail: boolean): string {
   const headers = ['target', 'Node', 'goal', 'median', '95% interval', 'verdict', ...(withDetail ? ['against; client CPU per op'] : [])]
-  const rows = targets.map((t) => [t.name, t.runtime ?? '', t.goal, t.measured, t.interval, style === 'markdown' ? `**${t.verdict}**` : t.verdict, ...(withDetail ? [t.detail] : [])])
+  const rows = targets.map((t) => [
+    t.name,
+    t.runtime ?? '',
+    t.goal,
+    t.measured,
+    t.interval,
+    style === 'markdown' ? `**${t.verdict}**` : t.verdict,
+    ...(withDetail ? [t.detail] : []),
+  ])
   return table(headers, rows, style)
 }
 
@@ -209,7 +262,10 @@ export function environmentLines(bench: BenchResult): string[] {
     .join(', ')
   const load = (values: number[]): string => values.map((v) => v.toFixed(2)).join(' / ')
   const runtimes = m.runtimes
-    .map((r, i) => `${r.version}${i === 0 ? ' (primary: the targets)' : ''}${r.origin === 'running' ? '' : ' (from the npm registry)'}, client CPU per thread from ${r.threadCpuSource}`)
+    .map(
+      (r, i) =>
+        `${r.version}${i === 0 ? ' (primary: the targets)' : ''}${r.origin === 'running' ? '' : ' (from the npm registry)'}, client CPU per thread from ${r.threadCpuSource}`,
+    )
     .join('; ')
   return [
     `Date: ${m.date}; host: ${m.hostname}; mode: ${bench.mode} (${(bench.wallSeconds / 60).toFixed(1)} min wall)`,

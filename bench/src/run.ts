@@ -82,7 +82,9 @@ async function main(settings: BenchSettings): Promise<void> {
     if (interrupted) throw new Interrupted()
   }
 
-  progress(`pgsteward bench (${settings.mode}${settings.only === null ? '' : `, only ${settings.only.join(', ')}`}${settings.cpuProf ? ', profiled' : ''}): compiling the host code...`)
+  progress(
+    `pgsteward bench (${settings.mode}${settings.only === null ? '' : `, only ${settings.only.join(', ')}`}${settings.cpuProf ? ', profiled' : ''}): compiling the host code...`,
+  )
   const entry = await buildHost()
   progress('Starting the server...')
   const server = await openBenchServer()
@@ -127,7 +129,9 @@ async function main(settings: BenchSettings): Promise<void> {
     for (const workload of workloads) throughput.push(await measureThroughputWorkload(workload, context))
     attachPgbenchReferences(throughput, workloads)
     // With --cpu-prof the whole worker is profiled already; a second profiler would skew both.
-    const profiles: ProfiledRun[] = settings.cpuProf ? [] : await profileHardTargets(workloads, { settings, url: server.url, hosts, runtimes, progress, throwIfInterrupted })
+    const profiles: ProfiledRun[] = settings.cpuProf
+      ? []
+      : await profileHardTargets(workloads, { settings, url: server.url, hosts, runtimes, progress, throwIfInterrupted })
     let fairness: FairnessResult | null = null
     if (waitQueue) fairness = await measureFairness({ settings, url: server.url, hosts, runtime: primary, progress, throwIfInterrupted })
     // Last: it runs pgsteward in this process, with its AsyncLocalStorage on (see its file).
@@ -152,10 +156,13 @@ async function main(settings: BenchSettings): Promise<void> {
     }
     process.stdout.write(renderConsole(result))
     const published = await publishResults(result)
-    progress(`\nWrote ${path.relative(process.cwd(), published.dir)}/ and ${path.relative(process.cwd(), published.readme)}${result.published ? '' : ' (a trial: bench/README.md left as it was)'}.`)
+    progress(
+      `\nWrote ${path.relative(process.cwd(), published.dir)}/ and ${path.relative(process.cwd(), published.readme)}${result.published ? '' : ' (a trial: bench/README.md left as it was)'}.`,
+    )
   } finally {
     await hosts.close()
-    if (profileDir !== undefined) progress(`CPU profiles of each peer's worker: ${path.relative(process.cwd(), profileDir)}/ (open in Chrome DevTools or speedscope).`)
+    if (profileDir !== undefined)
+      progress(`CPU profiles of each peer's worker: ${path.relative(process.cwd(), profileDir)}/ (open in Chrome DevTools or speedscope).`)
     if (server.origin === 'DATABASE_URL') await dropAccountsTable(admin).catch(() => undefined)
     await admin.end().catch(() => undefined)
     await server.stop()

@@ -52,7 +52,15 @@ export interface EndToEndSettings {
 }
 
 /** What `--only` accepts: a workload group, or one SELECT 1 point as `select-one-<workers>`. */
-export const WORKLOAD_GROUPS = ['acquire-release', 'select-one', 'read-write-transaction', 'read-by-primary-key', 'ten-reads', 'wait-queue', 'end-to-end'] as const
+export const WORKLOAD_GROUPS = [
+  'acquire-release',
+  'select-one',
+  'read-write-transaction',
+  'read-by-primary-key',
+  'ten-reads',
+  'wait-queue',
+  'end-to-end',
+] as const
 
 const COMMON = {
   poolMax: 10,
@@ -127,7 +135,10 @@ function positiveInteger(flag: string, value: string | undefined): number {
 }
 
 function list(flag: string, value: string | undefined): string[] {
-  const items = (value ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '')
+  const items = (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
   if (items.length === 0) throw new UsageError(`${flag} takes a comma-separated list`)
   return items
 }
@@ -141,7 +152,8 @@ export function settingsFromArgs(args: readonly string[]): BenchSettings | 'help
   let cpuProf = false
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]
-    const [flag, inline] = arg?.startsWith('--') === true && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined]
+    const [flag, inline] =
+      arg?.startsWith('--') === true && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined]
     const value = (): string | undefined => inline ?? args[++i]
     switch (flag) {
       case '--help':
@@ -174,7 +186,8 @@ export function settingsFromArgs(args: readonly string[]): BenchSettings | 'help
   const base = quick ? QUICK : FULL
   for (const name of only ?? []) {
     const workers = /^select-one-(\d+)$/.exec(name)?.[1]
-    if (workers !== undefined && !base.sweep.includes(Number(workers))) throw new UsageError(`--only: the SELECT 1 sweep has ${base.sweep.join(', ')} workers, not ${workers}`)
+    if (workers !== undefined && !base.sweep.includes(Number(workers)))
+      throw new UsageError(`--only: the SELECT 1 sweep has ${base.sweep.join(', ')} workers, not ${workers}`)
   }
   return { ...base, repetitions: repetitions ?? base.repetitions, nodeMajors: nodeMajors ?? base.nodeMajors, only, cpuProf }
 }

@@ -159,7 +159,9 @@ function renderPanel(panel: ChartPanel, originX: number, originY: number): strin
         parts.push(`<path d="${d}" fill="none" ${stroke} stroke-linejoin="round"/>`)
       }
       for (const p of segment) {
-        parts.push(`<circle cx="${round(x.map(p.x))}" cy="${round(y.map(p.y))}" r="${series.emphasis === true ? 3.5 : 2.5}" fill="${series.color}"><title>${escapeXml(`${series.name}: ${formatX(p.x)} → ${panel.formatY(p.y)}`)}</title></circle>`)
+        parts.push(
+          `<circle cx="${round(x.map(p.x))}" cy="${round(y.map(p.y))}" r="${series.emphasis === true ? 3.5 : 2.5}" fill="${series.color}"><title>${escapeXml(`${series.name}: ${formatX(p.x)} → ${panel.formatY(p.y)}`)}</title></circle>`,
+        )
       }
     }
   }
@@ -187,7 +189,9 @@ export function renderChart(chart: Chart): string {
     const lx = 16 + (i % perRow) * itemWidth
     const ly = legendTop + Math.floor(i / perRow) * LEGEND_ROW
     const dash = series.dashed === true ? ' stroke-dasharray="5 4"' : ''
-    parts.push(`<line x1="${lx}" x2="${lx + 22}" y1="${ly + 6}" y2="${ly + 6}" stroke="${series.color}" stroke-width="${series.emphasis === true ? 3 : 2}"${dash}/>`)
+    parts.push(
+      `<line x1="${lx}" x2="${lx + 22}" y1="${ly + 6}" y2="${ly + 6}" stroke="${series.color}" stroke-width="${series.emphasis === true ? 3 : 2}"${dash}/>`,
+    )
     parts.push(`<text x="${lx + 28}" y="${ly + 10}" font-size="11.5">${escapeXml(series.name)}</text>`)
   })
   parts.push('</svg>')

@@ -31,7 +31,8 @@ const ALS_GOAL = 1.5
 const MAX_OVER_MEDIAN = 3
 const MAX_BYTES_PER_WAITER = 1_024
 
-const intervalText = (interval: MedianInterval, format: (n: number) => string): string => (interval.n === 0 ? '' : `${format(interval.low)}–${format(interval.high)}`)
+const intervalText = (interval: MedianInterval, format: (n: number) => string): string =>
+  interval.n === 0 ? '' : `${format(interval.low)}–${format(interval.high)}`
 
 /** Said beside a TIE that comes from too few repetitions rather than from the interval. */
 function tooFew(n: number): string {
@@ -55,7 +56,13 @@ function ratioTarget(result: WorkloadResult, subject: PeerId, runtime: Runtime, 
   if (own === undefined || peers.length === 0) return notMeasured(name, runtime.id, goalText, 'not run')
   const { ratios, reference } = ratiosToBestPeer(opsByRepetition(own), new Map(peers.map((row) => [row.label, opsByRepetition(row)])))
   const values = ratios.filter((ratio): ratio is number => ratio !== null)
-  if (values.length === 0) return notMeasured(name, runtime.id, goalText, `no repetition with both pgsteward and a peer completing${own.errors > 0 ? ` (pgsteward: ${own.errors} errors)` : ''}`)
+  if (values.length === 0)
+    return notMeasured(
+      name,
+      runtime.id,
+      goalText,
+      `no repetition with both pgsteward and a peer completing${own.errors > 0 ? ` (pgsteward: ${own.errors} errors)` : ''}`,
+    )
   const interval = bootstrapMedianInterval(values)
   const counts = Object.entries(countReferences(reference)).sort((a, b) => b[1] - a[1])
   const mostOften = peers.find((row) => row.label === counts[0]?.[0])
@@ -72,7 +79,12 @@ function ratioTarget(result: WorkloadResult, subject: PeerId, runtime: Runtime, 
   }
 }
 
-export function evaluateTargets(throughput: readonly WorkloadResult[], workloads: readonly ThroughputWorkload[], fairness: FairnessResult | null, runtimes: readonly Runtime[]): TargetResult[] {
+export function evaluateTargets(
+  throughput: readonly WorkloadResult[],
+  workloads: readonly ThroughputWorkload[],
+  fairness: FairnessResult | null,
+  runtimes: readonly Runtime[],
+): TargetResult[] {
   const targets: TargetResult[] = []
   const primary = runtimes[0]
   const byId = new Map(throughput.map((result) => [result.id, result]))
@@ -80,11 +92,15 @@ export function evaluateTargets(throughput: readonly WorkloadResult[], workloads
 
   if (primary !== undefined) {
     const contested = byId.get(SELECT_ONE_CONTESTED)
-    if (contested !== undefined) targets.push(ratioTarget(contested, subjectOf(contested.id), primary, CONTESTED_GOAL, 'best', `${contested.title}: pgsteward / best peer`))
+    if (contested !== undefined)
+      targets.push(ratioTarget(contested, subjectOf(contested.id), primary, CONTESTED_GOAL, 'best', `${contested.title}: pgsteward / best peer`))
     for (const result of throughput) {
       if (result.id === SELECT_ONE_CONTESTED) continue
       targets.push(ratioTarget(result, subjectOf(result.id), primary, 1, 'best', `${result.title}: pgsteward / best peer`))
-      if (result.id === TRANSACTION) targets.push(ratioTarget(result, subjectOf(result.id), primary, 1, 'pg-pool-pipelined', `${result.title}: pgsteward / ${PEERS['pg-pool-pipelined'].label}`))
+      if (result.id === TRANSACTION)
+        targets.push(
+          ratioTarget(result, subjectOf(result.id), primary, 1, 'pg-pool-pipelined', `${result.title}: pgsteward / ${PEERS['pg-pool-pipelined'].label}`),
+        )
     }
   }
 
@@ -92,7 +108,11 @@ export function evaluateTargets(throughput: readonly WorkloadResult[], workloads
   if (acquire !== undefined) {
     const name = `${acquire.title}, AsyncLocalStorage on: pgsteward / pg-pool`
     const node24 = runtimes.find((runtime) => runtime.major === ALS_MAJOR)
-    targets.push(node24 === undefined ? notMeasured(name, `node${ALS_MAJOR}`, `>= ${times(ALS_GOAL)}`, `Node ${ALS_MAJOR} is not in this run`) : ratioTarget(acquire, subjectOf(acquire.id), node24, ALS_GOAL, 'pg-pool', name))
+    targets.push(
+      node24 === undefined
+        ? notMeasured(name, `node${ALS_MAJOR}`, `>= ${times(ALS_GOAL)}`, `Node ${ALS_MAJOR} is not in this run`)
+        : ratioTarget(acquire, subjectOf(acquire.id), node24, ALS_GOAL, 'pg-pool', name),
+    )
   }
 
   if (fairness !== null) targets.push(...waitQueueTargets(fairness))
@@ -103,7 +123,10 @@ function waitQueueTargets(fairness: FairnessResult): TargetResult[] {
   const row = fairness.rows.find((candidate) => candidate.peer === 'pgsteward-app')
   const waiters = row?.waiters.toLocaleString('en-US') ?? '?'
   const ok = row?.runs.filter((run) => run.errors === 0) ?? []
-  const failures = row === undefined || row.errors === 0 ? '' : `; ${row.errors} failed runs, first: ${row.runs.find((run) => run.firstError !== undefined)?.firstError ?? '?'}`
+  const failures =
+    row === undefined || row.errors === 0
+      ? ''
+      : `; ${row.errors} failed runs, first: ${row.runs.find((run) => run.firstError !== undefined)?.firstError ?? '?'}`
   const spread = row?.maxOverMedian ?? null
   const bytes = row?.bytesPerWaiter ?? null
   const outOfOrder = ok.map((run) => run.servedOutOfOrder)
@@ -122,7 +145,12 @@ function waitQueueTargets(fairness: FairnessResult): TargetResult[] {
           detail: `${tooFew(spread.n)}over ${spread.n} runs${failures}`,
         },
     bytes === null
-      ? notMeasured(name('memory per waiter'), runtime, `< ${MAX_BYTES_PER_WAITER} B`, `no heap reading (the host runs with --expose-gc; did a run fail?)${failures}`)
+      ? notMeasured(
+          name('memory per waiter'),
+          runtime,
+          `< ${MAX_BYTES_PER_WAITER} B`,
+          `no heap reading (the host runs with --expose-gc; did a run fail?)${failures}`,
+        )
       : {
           name: name('memory per waiter'),
           runtime,

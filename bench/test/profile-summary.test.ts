@@ -2,7 +2,10 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { summariseProfile, type CpuProfile } from '../src/profile-summary.ts'
 
-const frame = (id: number, functionName: string, url: string, lineNumber = 0): CpuProfile['nodes'][number] => ({ id, callFrame: { functionName, url, lineNumber } })
+const frame = (id: number, functionName: string, url: string, lineNumber = 0): CpuProfile['nodes'][number] => ({
+  id,
+  callFrame: { functionName, url, lineNumber },
+})
 
 describe('CPU profile summary', () => {
   it('shares self time among busy samples only, by frame and by group, the biggest first', () => {

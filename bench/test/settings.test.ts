@@ -36,7 +36,10 @@ describe('settingsFromArgs', () => {
   })
 
   it('refuses what it does not know, with the usage', () => {
-    assert.throws(() => parse('--fast'), (err: unknown) => err instanceof UsageError && /Unknown argument --fast/.test(err.message) && /usage: npm run bench/.test(err.message))
+    assert.throws(
+      () => parse('--fast'),
+      (err: unknown) => err instanceof UsageError && /Unknown argument --fast/.test(err.message) && /usage: npm run bench/.test(err.message),
+    )
     assert.throws(() => parse('--repetitions', '0'), /--repetitions takes a whole number >= 1, got 0/)
     assert.throws(() => parse('--repetitions'), /got nothing/)
     assert.throws(() => parse('--node', '24,24'), /names a Node major twice/)

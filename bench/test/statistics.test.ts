@@ -113,7 +113,11 @@ describe('interleavedOrder', () => {
       const seen = Array.from({ length: n }, () => new Array<number>(n).fill(0))
       for (let r = 0; r < 2 * n; r++) {
         const order = interleavedOrder(items, r)
-        assert.deepEqual([...order].sort((a, b) => a - b), items, 'each repetition runs every row once')
+        assert.deepEqual(
+          [...order].sort((a, b) => a - b),
+          items,
+          'each repetition runs every row once',
+        )
         order.forEach((item, position) => (seen[item]![position]! += 1))
       }
       for (const counts of seen) assert.deepEqual(counts, new Array<number>(n).fill(2), `n = ${n}`)

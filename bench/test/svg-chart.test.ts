@@ -31,7 +31,18 @@ describe('renderChart', () => {
           formatY: String,
           series: [
             { name: 'pgsteward', color: '#d62728', emphasis: true, points: [1, 10, 64, 256].map((x) => ({ x, y: x * 10 })) },
-            { name: 'pgbench "limit"', color: '#777', dashed: true, points: [{ x: 1, y: 5 }, { x: 10, y: 50 }, { x: 64, y: null }, { x: 256, y: 900 }, { x: 1000, y: 950 }] },
+            {
+              name: 'pgbench "limit"',
+              color: '#777',
+              dashed: true,
+              points: [
+                { x: 1, y: 5 },
+                { x: 10, y: 50 },
+                { x: 64, y: null },
+                { x: 256, y: 900 },
+                { x: 1000, y: 950 },
+              ],
+            },
           ],
         },
       ],

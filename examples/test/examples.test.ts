@@ -40,6 +40,9 @@ describe('examples', () => {
     const pair = await startReplicatedPair()
     const { code, output } = await run('read-replicas.ts', pair.primary.url, { REPLICA_URL: pair.standby.url })
     assert.equal(code, 0, output)
-    assert.match(output, /read your write: hello, replica\nafter the token: 1 note\(s\)\nreads on the standby: \d+, on the primary while the standby caught up: \d+/)
+    assert.match(
+      output,
+      /read your write: hello, replica\nafter the token: 1 note\(s\)\nreads on the standby: \d+, on the primary while the standby caught up: \d+/,
+    )
   })
 })

@@ -43,7 +43,11 @@ export async function startClassroom(ctx: ScenarioContext, faults?: AppOptions['
     app,
     teacherGroup: config.teacherGroup,
     async login(username, groups = []) {
-      const res = await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, groups }) })
+      const res = await fetch(`${url}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username, groups }),
+      })
       const body = (await res.json()) as { accessToken: string }
       return body.accessToken
     },

@@ -20,7 +20,14 @@ export const PGBOUNCER_INSTALL = 'apt-get install pgbouncer'
 export async function findPgBouncer(): Promise<string | undefined> {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     const candidate = path.join(dir, 'pgbouncer')
-    if (dir.length > 0 && (await access(candidate).then(() => true, () => false))) return candidate
+    if (
+      dir.length > 0 &&
+      (await access(candidate).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return candidate
   }
   return undefined
 }

@@ -82,11 +82,22 @@ export async function startReplicatedPair(): Promise<ReplicatedPair> {
   await primary.start()
 
   const standbyPort = await freePort()
-  const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: '', max_connections: 300, fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' }
-  const standby: ChildProcess = spawn(await postgresBinary(), ['-D', standbyDir, '-p', String(standbyPort), ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])], {
-    ...user,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
+  const settings = {
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: '',
+    max_connections: 300,
+    fsync: 'off',
+    synchronous_commit: 'off',
+    full_page_writes: 'off',
+  }
+  const standby: ChildProcess = spawn(
+    await postgresBinary(),
+    ['-D', standbyDir, '-p', String(standbyPort), ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])],
+    {
+      ...user,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  )
   const standbyExited = new Promise<void>((resolve) => standby.once('exit', () => resolve()))
   let log = ''
   standby.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4_000)))

@@ -27,7 +27,13 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { quick: false, users: 100, only: undefined, variants: ['naive', 'pgsteward'], outDir: fileURLToPath(new URL('..', import.meta.url)) }
+  const options: Options = {
+    quick: false,
+    users: 100,
+    only: undefined,
+    variants: ['naive', 'pgsteward'],
+    outDir: fileURLToPath(new URL('..', import.meta.url)),
+  }
   let usersGiven = false
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
@@ -41,7 +47,8 @@ function parseOptions(argv: string[]): Options {
       const ids = (argv[++i] ?? '').split(',').map(Number)
       const known = new Set(SCENARIOS.map((scenario) => scenario.id))
       // A typo must not turn into a run of nothing that reports success.
-      if (ids.length === 0 || !ids.every((id) => known.has(id))) throw new Error(`--only takes scenario numbers separated by commas, from: ${[...known].join(', ')}`)
+      if (ids.length === 0 || !ids.every((id) => known.has(id)))
+        throw new Error(`--only takes scenario numbers separated by commas, from: ${[...known].join(', ')}`)
       options.only = new Set(ids)
     } else if (arg === '--variant') {
       const variant = argv[++i]
@@ -248,7 +255,12 @@ async function main(): Promise<number> {
   }
   console.log(`\n${renderTable(reports)}`)
   await mkdir(options.outDir, { recursive: true })
-  const meta = { date: new Date().toISOString(), machine: `${os.hostname()}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}`, users: options.users, quick: options.quick }
+  const meta = {
+    date: new Date().toISOString(),
+    machine: `${os.hostname()}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}`,
+    users: options.users,
+    quick: options.quick,
+  }
   await writeFile(path.join(options.outDir, 'report.json'), JSON.stringify({ ...meta, reports }, null, 2))
   await writeFile(path.join(options.outDir, 'report.html'), renderHtml(reports, meta))
   const failed = reports.filter((r) => r.variant === 'pgsteward' && r.violations.length > 0)

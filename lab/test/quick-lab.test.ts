@@ -11,7 +11,10 @@ describeQuickLab('race lab (quick)', quickLabGroup('requests'))
 
 it('the quick lab test files run every scenario, each once', () => {
   const grouped = Object.values(QUICK_LAB_GROUPS).flat()
-  assert.deepEqual([...grouped].sort((a, b) => a - b), SCENARIOS.map((s) => s.id).sort((a, b) => a - b))
+  assert.deepEqual(
+    [...grouped].sort((a, b) => a - b),
+    SCENARIOS.map((s) => s.id).sort((a, b) => a - b),
+  )
 })
 
 it('the race lab refuses --only with a number that names no scenario, instead of running nothing', async () => {

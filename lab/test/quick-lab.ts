@@ -70,7 +70,8 @@ export function describeQuickLab(title: string, scenarios: readonly Scenario<unk
         // The figures behind a known break, so that the run shows where the core stands.
         if (pending !== undefined) for (const line of [...steward.violations, ...steward.notes]) t.diagnostic(`pgsteward: ${line}`)
         assert.deepEqual(steward.violations, [], `pgsteward broke the invariant of ${scenario.id} ${scenario.name}`)
-        if (naive.skipped === undefined) assert.notDeepEqual(naive.violations, [], `the naive variant of ${scenario.id} ${scenario.name} showed no failure: it proves nothing`)
+        if (naive.skipped === undefined)
+          assert.notDeepEqual(naive.violations, [], `the naive variant of ${scenario.id} ${scenario.name} showed no failure: it proves nothing`)
       })
     }
   })

@@ -15,7 +15,10 @@ const Env = Type.Object({
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   SERVICE_SECRET: Type.Optional(Type.String({ minLength: 32 })),
-  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
   MAX_UPLOAD_BYTES: Type.Integer({ minimum: 1, maximum: 100 * 1024 * 1024, default: 5 * 1024 * 1024 }),
   DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 500, default: 10 }),
   /** Members of this group (as the identity provider sends it at login) may create live events. */
@@ -80,7 +83,15 @@ export class ConfigurationError extends Error {
   }
 }
 
-const NUMERIC = new Set(['PORT', 'MAX_UPLOAD_BYTES', 'DB_POOL_MAX', 'SHUTDOWN_GRACE_MS', 'LIVE_MESSAGES_PER_SECOND', 'LIVE_MESSAGE_BURST', 'REPLACED_FILES_GRACE_SECONDS'])
+const NUMERIC = new Set([
+  'PORT',
+  'MAX_UPLOAD_BYTES',
+  'DB_POOL_MAX',
+  'SHUTDOWN_GRACE_MS',
+  'LIVE_MESSAGES_PER_SECOND',
+  'LIVE_MESSAGE_BURST',
+  'REPLACED_FILES_GRACE_SECONDS',
+])
 
 /** http is allowed for a JWKS on this machine only (a test, a sidecar); elsewhere keys travel over https. */
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]'])
@@ -89,13 +100,16 @@ function oidcConfig(c: Static<typeof Env>, problems: string[]): OidcConfig | und
   const given = [c.OIDC_ISSUER, c.OIDC_AUDIENCE, c.OIDC_JWKS_URL, c.OIDC_JWKS_FILE].some((v) => v !== undefined)
   if (!given) {
     if (c.NODE_ENV === 'production') {
-      problems.push('OIDC_ISSUER, OIDC_AUDIENCE and OIDC_JWKS_URL (or OIDC_JWKS_FILE) are not set: in production users sign in with ID tokens of your identity provider (the development login is off).')
+      problems.push(
+        'OIDC_ISSUER, OIDC_AUDIENCE and OIDC_JWKS_URL (or OIDC_JWKS_FILE) are not set: in production users sign in with ID tokens of your identity provider (the development login is off).',
+      )
     }
     return undefined
   }
   if (c.OIDC_ISSUER === undefined) problems.push('OIDC_ISSUER is not set: the issuer (`iss`) of the ID tokens to accept.')
   if (c.OIDC_AUDIENCE === undefined) problems.push('OIDC_AUDIENCE is not set: the audience (`aud`, your client id) of the ID tokens to accept.')
-  if ((c.OIDC_JWKS_URL === undefined) === (c.OIDC_JWKS_FILE === undefined)) problems.push('Set exactly one of OIDC_JWKS_URL and OIDC_JWKS_FILE: where the provider\'s signing keys are.')
+  if ((c.OIDC_JWKS_URL === undefined) === (c.OIDC_JWKS_FILE === undefined))
+    problems.push("Set exactly one of OIDC_JWKS_URL and OIDC_JWKS_FILE: where the provider's signing keys are.")
   let jwks: OidcConfig['jwks'] | undefined
   if (c.OIDC_JWKS_URL !== undefined) {
     const url = URL.canParse(c.OIDC_JWKS_URL) ? new URL(c.OIDC_JWKS_URL) : undefined

@@ -88,11 +88,19 @@ export function toErrorResponse(err: unknown): ErrorResponse {
     return {
       status: 503,
       retryAfter: 1,
-      body: { error: 'OUTCOME_UNKNOWN', message: 'The database connection was lost while the change was being committed: it may or may not have been applied. Repeat it (with the same If-Match or Idempotency-Key) or read it back.' },
+      body: {
+        error: 'OUTCOME_UNKNOWN',
+        message:
+          'The database connection was lost while the change was being committed: it may or may not have been applied. Repeat it (with the same If-Match or Idempotency-Key) or read it back.',
+      },
     }
   }
   if (isTransientDatabaseFault(err)) {
-    return { status: 503, retryAfter: 1, body: { error: 'UNAVAILABLE', message: 'The database is busy, restarting or unreachable; nothing was changed. Retry shortly.' } }
+    return {
+      status: 503,
+      retryAfter: 1,
+      body: { error: 'UNAVAILABLE', message: 'The database is busy, restarting or unreachable; nothing was changed. Retry shortly.' },
+    }
   }
   // SQLSTATE class 22 (data exception): a value its column cannot hold. Validation should have
   // caught it; if it did not, it is still the request's value, not our failure.
@@ -104,13 +112,21 @@ export function toErrorResponse(err: unknown): ErrorResponse {
     return { status: 413, body: { error: 'PAYLOAD_TOO_LARGE', message: 'The request body is larger than allowed.' } }
   }
   if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || fe.statusCode === 415) {
-    return { status: 415, body: { error: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send JSON (Content-Type: application/json), or for uploads application/octet-stream.' } }
+    return {
+      status: 415,
+      body: { error: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send JSON (Content-Type: application/json), or for uploads application/octet-stream.' },
+    }
   }
   if (fe.validation !== undefined) {
     const first = fe.validation[0]
-    const field = first?.instancePath ? first.instancePath.replace(/^\//, '').replaceAll('/', '.') : (first?.params as { missingProperty?: string } | undefined)?.missingProperty
+    const field = first?.instancePath
+      ? first.instancePath.replace(/^\//, '').replaceAll('/', '.')
+      : (first?.params as { missingProperty?: string } | undefined)?.missingProperty
     const where = fe.validationContext ?? 'body'
-    return { status: 400, body: { error: 'INVALID_REQUEST', message: `${where}${field ? `.${field}` : ''} ${first?.message ?? 'is invalid'}`, field: field ?? null } }
+    return {
+      status: 400,
+      body: { error: 'INVALID_REQUEST', message: `${where}${field ? `.${field}` : ''} ${first?.message ?? 'is invalid'}`, field: field ?? null },
+    }
   }
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { status: fe.statusCode, body: { error: fe.code ?? 'BAD_REQUEST', message: fe.message ?? 'Bad request.' } }

@@ -179,7 +179,8 @@ async function start(running: Running): Promise<void> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'EADDRINUSE') throw new StartupError(`Port ${config.port} on ${config.host} is in use: stop what listens there, or set PORT to another port.`)
-    if (code === 'EACCES') throw new StartupError(`Not allowed to listen on ${config.host}:${config.port}: ports below 1024 need privileges; set PORT to 1024 or above.`)
+    if (code === 'EACCES')
+      throw new StartupError(`Not allowed to listen on ${config.host}:${config.port}: ports below 1024 need privileges; set PORT to 1024 or above.`)
     if (code === 'EADDRNOTAVAIL') throw new StartupError(`HOST ${config.host} is not an address of this machine: set HOST (e.g. 127.0.0.1 or 0.0.0.0).`)
     throw err
   }
@@ -187,7 +188,8 @@ async function start(running: Running): Promise<void> {
     ? `embedded PostgreSQL ${running.server.version.replace(/^postgres \(PostgreSQL\) /, '')} at ${withoutPassword(url)} (data in ${running.server.linkedFrom ? `${running.server.linkedFrom} -> ` : ''}${running.server.dataDir}; npm run psql -w classroom)`
     : `${withoutPassword(url)} (DATABASE_URL)`
   console.log(`classroom listening on ${address}, database: ${where}`)
-  if (fromFile.length > 0) console.log(`${fromFile.join(' and ')} not set: using the one${fromFile.length > 1 ? 's' : ''} kept in ${secretsFile(config.dataDir)} (development only).`)
+  if (fromFile.length > 0)
+    console.log(`${fromFile.join(' and ')} not set: using the one${fromFile.length > 1 ? 's' : ''} kept in ${secretsFile(config.dataDir)} (development only).`)
 }
 
 async function main(): Promise<void> {

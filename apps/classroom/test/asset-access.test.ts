@@ -45,7 +45,10 @@ describe('asset access', () => {
     const picture = await upload(owner.token, randomBytes(500))
     const project = await service.request('POST', '/projects', { token: owner.token, body: { name: 'with picture', assets: [picture.body.id] } })
     assert.equal(project.status, 201, JSON.stringify(project.body))
-    assert.deepEqual((project.body.assets as { id: number }[]).map((a) => a.id), [picture.body.id])
+    assert.deepEqual(
+      (project.body.assets as { id: number }[]).map((a) => a.id),
+      [picture.body.id],
+    )
     assert.equal((await service.request('GET', `/assets/${picture.body.id}`, { token: classmate.token })).status, 404, 'not shared yet')
     assert.equal((await service.request('POST', `/projects/${project.body.id}/share`, { token: owner.token, body: { groups: ['class-7b'] } })).status, 200)
     assert.equal((await service.request('GET', `/assets/${picture.body.id}`, { token: classmate.token })).status, 200)
@@ -93,6 +96,9 @@ describe('asset access', () => {
       assert.equal(res.status, 400, `${type}: ${res.status} ${JSON.stringify(res.body)}`)
     }
     assert.equal((await service.sql('SELECT 1 FROM assets')).length, before)
-    assert.deepEqual((await readdir(service.app.context.assetFiles.dir)).filter((f) => f.endsWith('.tmp')), [])
+    assert.deepEqual(
+      (await readdir(service.app.context.assetFiles.dir)).filter((f) => f.endsWith('.tmp')),
+      [],
+    )
   })
 })

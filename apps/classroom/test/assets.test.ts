@@ -57,7 +57,11 @@ describe('assets and backpack', () => {
       failCommits = false
     }
     assert.equal((await faulty.sql('SELECT 1 FROM assets WHERE md5 = $1', [md5])).length, 0)
-    assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith(md5)), [], 'no file without its row')
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f.startsWith(md5)),
+      [],
+      'no file without its row',
+    )
     assert.equal((await readdir(dir)).filter((f) => f.endsWith('.tmp')).length, 0)
 
     const retried = await faulty.request('POST', '/assets?type=image/png', { token: user.token, raw: bytes })
@@ -83,7 +87,9 @@ describe('assets and backpack', () => {
     const owner = await service.login('packer')
     const other = await service.login('snooper')
     const asset = await service.request('POST', '/assets?type=text/plain', { token: owner.token, raw: Buffer.from('hello backpack') })
-    const adds = await Promise.all(Array.from({ length: 50 }, () => service.request('POST', '/backpack', { token: owner.token, body: { assetId: asset.body.id, label: 'greeting' } })))
+    const adds = await Promise.all(
+      Array.from({ length: 50 }, () => service.request('POST', '/backpack', { token: owner.token, body: { assetId: asset.body.id, label: 'greeting' } })),
+    )
     assert.equal(adds.filter((r) => r.status === 201).length, 1)
     assert.equal(adds.filter((r) => r.status === 200).length, 49)
     assert.equal(new Set(adds.map((r) => r.body.id as number)).size, 1)
@@ -101,7 +107,9 @@ describe('assets and backpack', () => {
   it('backpack and project lists come in pages by id: limit, after, next; bad page parameters are 400', async () => {
     const user = await service.login('collector')
     const assets = await Promise.all(
-      Array.from({ length: 7 }, (_, i) => service.request('POST', '/assets?type=text/plain', { token: user.token, raw: Buffer.from(`item ${i} ${randomBytes(8).toString('hex')}`) })),
+      Array.from({ length: 7 }, (_, i) =>
+        service.request('POST', '/assets?type=text/plain', { token: user.token, raw: Buffer.from(`item ${i} ${randomBytes(8).toString('hex')}`) }),
+      ),
     )
     for (const a of assets) assert.equal((await service.request('POST', '/backpack', { token: user.token, body: { assetId: a.body.id } })).status, 201)
     const seen: number[] = []
@@ -116,7 +124,11 @@ describe('assets and backpack', () => {
     } while (after !== null && pageSizes.length < 10)
     assert.deepEqual(pageSizes, [3, 3, 1])
     const stored = await service.sql<{ id: string }>('SELECT id FROM backpack_items WHERE user_id = $1 ORDER BY id', [user.userId])
-    assert.deepEqual(seen, stored.map((r) => Number(r.id)), 'every item once, in id order')
+    assert.deepEqual(
+      seen,
+      stored.map((r) => Number(r.id)),
+      'every item once, in id order',
+    )
     const all = await service.request('GET', '/backpack', { token: user.token })
     assert.equal(all.body.items.length, 7, 'the default page holds them all')
     assert.equal(all.body.next, null)
@@ -127,11 +139,18 @@ describe('assets and backpack', () => {
       assert.equal((await service.request('GET', `/projects?${bad}`, { token: user.token })).status, 400, `/projects?${bad}`)
     }
 
-    for (const name of ['first', 'second', 'third']) assert.equal((await service.request('POST', '/projects', { token: user.token, body: { name } })).status, 201)
+    for (const name of ['first', 'second', 'third'])
+      assert.equal((await service.request('POST', '/projects', { token: user.token, body: { name } })).status, 201)
     const firstPage = await service.request('GET', '/projects?limit=2', { token: user.token })
-    assert.deepEqual((firstPage.body.projects as { name: string }[]).map((p) => p.name), ['first', 'second'])
+    assert.deepEqual(
+      (firstPage.body.projects as { name: string }[]).map((p) => p.name),
+      ['first', 'second'],
+    )
     const lastPage = await service.request('GET', `/projects?limit=2&after=${firstPage.body.next}`, { token: user.token })
-    assert.deepEqual((lastPage.body.projects as { name: string }[]).map((p) => p.name), ['third'])
+    assert.deepEqual(
+      (lastPage.body.projects as { name: string }[]).map((p) => p.name),
+      ['third'],
+    )
     assert.equal(lastPage.body.next, null)
   })
 

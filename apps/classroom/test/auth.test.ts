@@ -6,7 +6,9 @@ const service = await startService()
 
 describe('auth', () => {
   it('50 simultaneous first logins of one user create one user, its groups and no duplicate memberships', async () => {
-    const responses = await Promise.all(Array.from({ length: 50 }, () => service.request('POST', '/auth/login', { body: { username: 'newcomer', groups: ['math', 'art'] } })))
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, () => service.request('POST', '/auth/login', { body: { username: 'newcomer', groups: ['math', 'art'] } })),
+    )
     assert.deepEqual([...new Set(responses.map((r) => r.status))], [200])
     const ids = new Set(responses.map((r) => r.body.user.id as number))
     assert.equal(ids.size, 1)
@@ -15,7 +17,10 @@ describe('auth', () => {
     const memberships = await service.sql<{ name: string }>(
       `SELECT g.name FROM memberships m JOIN groups g ON g.id = m.group_id JOIN users u ON u.id = m.user_id WHERE u.username = 'newcomer' ORDER BY g.name`,
     )
-    assert.deepEqual(memberships.map((m) => m.name), ['art', 'math'])
+    assert.deepEqual(
+      memberships.map((m) => m.name),
+      ['art', 'math'],
+    )
   })
 
   it('a later login makes memberships exactly the groups given', async () => {
@@ -24,7 +29,10 @@ describe('auth', () => {
     const names = await service.sql<{ name: string }>(
       `SELECT g.name FROM memberships m JOIN groups g ON g.id = m.group_id JOIN users u ON u.id = m.user_id WHERE u.username = 'mover' ORDER BY g.name`,
     )
-    assert.deepEqual(names.map((n) => n.name), ['b', 'c'])
+    assert.deepEqual(
+      names.map((n) => n.name),
+      ['b', 'c'],
+    )
   })
 
   it('of 50 concurrent refreshes of one token exactly one wins; the rest get 401', async () => {
@@ -36,7 +44,11 @@ describe('auth', () => {
     const rows = await service.sql<{ revoked: boolean }>(
       `SELECT t.revoked_at IS NOT NULL AS revoked FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE u.username = 'refresher' ORDER BY t.id`,
     )
-    assert.deepEqual(rows.map((r) => r.revoked), [true, false], 'the old token revoked, exactly one new one')
+    assert.deepEqual(
+      rows.map((r) => r.revoked),
+      [true, false],
+      'the old token revoked, exactly one new one',
+    )
     const me = await service.request('GET', '/projects', { token: ok[0]?.body.accessToken as string })
     assert.equal(me.status, 200, 'the new access token works')
     const again = await service.request('POST', '/auth/refresh', { body: { refreshToken } })

@@ -56,8 +56,16 @@ describe('bad input', () => {
     assert.equal((await service.request('POST', '/backpack', { token: user.token, body: { assetId: '1' } })).status, 400)
     assert.equal((await service.request('POST', '/projects', { token: user.token, body: { name: 42 } })).status, 400)
     assert.equal((await service.request('POST', '/projects', { token: user.token, body: { name: 'x', files: { path: 'a', content: 'b' } } })).status, 400)
-    assert.equal((await service.request('POST', '/events/1/scores', { headers: { authorization: service.serviceAuth }, body: { userId: '1', points: '5' } })).status, 400)
-    assert.deepEqual(await service.sql(`SELECT g.name FROM groups g WHERE g.name = 'teachers' AND EXISTS (SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id WHERE u.username = 'typed' AND m.group_id = g.id)`), [])
+    assert.equal(
+      (await service.request('POST', '/events/1/scores', { headers: { authorization: service.serviceAuth }, body: { userId: '1', points: '5' } })).status,
+      400,
+    )
+    assert.deepEqual(
+      await service.sql(
+        `SELECT g.name FROM groups g WHERE g.name = 'teachers' AND EXISTS (SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id WHERE u.username = 'typed' AND m.group_id = g.id)`,
+      ),
+      [],
+    )
     // Query strings are text by nature: numbers in them still work.
     assert.equal((await service.request('GET', '/projects?limit=2', { token: user.token })).status, 200)
   })
@@ -81,7 +89,8 @@ describe('bad input', () => {
     const owner = await service.login('etag-owner')
     const created = await service.request('POST', '/projects', { token: owner.token, body: { name: 'v1' } })
     assert.equal(created.headers.get('etag'), '"1"')
-    const put = (ifMatch: string, name: string) => service.request('PUT', `/projects/${created.body.id}`, { token: owner.token, headers: { 'if-match': ifMatch }, body: { name } })
+    const put = (ifMatch: string, name: string) =>
+      service.request('PUT', `/projects/${created.body.id}`, { token: owner.token, headers: { 'if-match': ifMatch }, body: { name } })
     for (const malformed of ['1', '"1', 'W/1', '"1" "2"', ',', 'W/"1",x']) assert.equal((await put(malformed, 'no')).status, 400, `If-Match: ${malformed}`)
     for (const weak of ['W/"1"', '"v1"', 'W/"1", W/"2"']) assert.equal((await put(weak, 'no')).status, 412, `If-Match: ${weak}`)
     const listed = await put('"7", "1"', 'v2')

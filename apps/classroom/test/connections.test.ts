@@ -71,7 +71,10 @@ describe('connections', () => {
     const user = await service.login('big-chunks')
     const chunk = `${(4096).toString(16)}\r\n${'c'.repeat(4096)}\r\n`
     for (const auth of [`Authorization: Bearer ${user.token}\r\n`, '']) {
-      const request = rawRequest(service, `POST /assets?type=image/png HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n${chunk}`)
+      const request = rawRequest(
+        service,
+        `POST /assets?type=image/png HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n${chunk}`,
+      )
       await until(() => /\r\n\r\n/.test(request.received()), 'the answer')
       assert.match(request.received(), auth === '' ? /^HTTP\/1\.1 401 / : /^HTTP\/1\.1 413 /)
       assert.match(request.received(), /\r\nconnection: close\r\n/i)

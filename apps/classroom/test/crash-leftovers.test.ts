@@ -17,7 +17,10 @@ const { projectFiles, assetFiles } = service.app.context
 describe('files left by a crash', () => {
   it('are removed at start-up: orphan blobs and stale temporary files go, named files and fresh writes stay', async () => {
     const user = await service.login('survivor')
-    const project = await service.request('POST', '/projects', { token: user.token, body: { name: 'kept', files: [{ path: 'a.txt', content: 'kept content' }] } })
+    const project = await service.request('POST', '/projects', {
+      token: user.token,
+      body: { name: 'kept', files: [{ path: 'a.txt', content: 'kept content' }] },
+    })
     assert.equal(project.status, 201)
     const keptBlob = createHash('sha256').update('kept content').digest('hex')
     const png = randomBytes(300)
@@ -58,6 +61,9 @@ describe('files left by a crash', () => {
     assert.deepEqual(Buffer.from(await download.arrayBuffer()), png)
     const read = await service.request('GET', `/projects/${project.body.id}`, { token: user.token })
     assert.equal(read.status, 200)
-    assert.deepEqual((read.body.files as { path: string }[]).map((f) => f.path), ['a.txt'])
+    assert.deepEqual(
+      (read.body.files as { path: string }[]).map((f) => f.path),
+      ['a.txt'],
+    )
   })
 })

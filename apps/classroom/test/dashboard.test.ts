@@ -12,7 +12,11 @@ interface Sample {
 }
 
 /** Reads a Server-Sent Events stream until `until` accepts a `sample` event's data, then stops reading. */
-async function readSamples(url: string, headers: Record<string, string>, until: (sample: Sample) => boolean): Promise<{ status: number; contentType: string | null; sample: Sample }> {
+async function readSamples(
+  url: string,
+  headers: Record<string, string>,
+  until: (sample: Sample) => boolean,
+): Promise<{ status: number; contentType: string | null; sample: Sample }> {
   const controller = new AbortController()
   const res = await fetch(url, { headers, signal: controller.signal })
   assert.equal(res.status, 200, await (res.status === 200 ? Promise.resolve('') : res.text()))

@@ -144,19 +144,25 @@ describe('events over HTTP', () => {
     assert.equal((badBody.body as ErrorBody).field, 'points')
 
     // The first calls race to create the participant; every addition must count exactly once.
-    const results = await Promise.all(Array.from({ length: 20 }, () => service.request('POST', route, { headers, body: { userId: student.userId, points: 5 } })))
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => service.request('POST', route, { headers, body: { userId: student.userId, points: 5 } })),
+    )
     assert.deepEqual([...new Set(results.map((r) => r.status))], [200])
     const correction = await service.request('POST', route, { headers, body: { userId: student.userId, points: -3 } })
     assert.equal(correction.status, 200)
     assert.equal((correction.body as { participant: { score: number } }).participant.score, 97)
 
     const rows = await service.sql<{ user_id: string; score: number }>('SELECT user_id, score FROM participants WHERE event_id = $1', [event.id])
-    assert.deepEqual(rows.map((r) => ({ userId: Number(r.user_id), score: r.score })), [{ userId: student.userId, score: 97 }])
+    assert.deepEqual(
+      rows.map((r) => ({ userId: Number(r.user_id), score: r.score })),
+      [{ userId: student.userId, score: 97 }],
+    )
 
     const shown = await service.request('GET', `/events/${event.id}`, { token: student.token })
-    assert.deepEqual((shown.body as EventBody).leaderboard?.map((e) => ({ userId: e.userId, username: e.username, score: e.score })), [
-      { userId: student.userId, username: 'student-scores', score: 97 },
-    ])
+    assert.deepEqual(
+      (shown.body as EventBody).leaderboard?.map((e) => ({ userId: e.userId, username: e.username, score: e.score })),
+      [{ userId: student.userId, username: 'student-scores', score: 97 }],
+    )
   })
 
   it('the leaderboard is the top 20 by score, ties by who joined first', async () => {

@@ -223,7 +223,10 @@ describe('live events', () => {
     assert.equal(joined.participant.score, 0)
     assert.deepEqual(joined.history, [])
     assert.deepEqual(joined.answered, [])
-    assert.deepEqual(joined.event.questions, QUESTIONS.map(({ id, points }) => ({ id, points })))
+    assert.deepEqual(
+      joined.event.questions,
+      QUESTIONS.map(({ id, points }) => ({ id, points })),
+    )
     assert.doesNotMatch(JSON.stringify(joined), /"a1"|answer"/, 'answers never reach clients')
     const rows = await service.sql<{ id: string }>('SELECT id FROM participants WHERE event_id = $1 AND user_id = $2', [event.id, student.userId])
     assert.equal(Number(rows[0]?.id), joined.participant.id)
@@ -240,7 +243,10 @@ describe('live events', () => {
     // Answers are judged in their own queue, so the unknown question's error may come last.
     const errors = client.of('error').map((e) => e.message)
     for (const expected of [/JSON/, /^chat\.body: .*1/, /^chat\.body: .*500/, /`type`/, /^answer\.answer: /, /no question "nope"/, /Binary/]) {
-      assert.ok(errors.some((e) => expected.test(e)), `an error matching ${String(expected)} in ${JSON.stringify(errors)}`)
+      assert.ok(
+        errors.some((e) => expected.test(e)),
+        `an error matching ${String(expected)} in ${JSON.stringify(errors)}`,
+      )
     }
 
     client.send({ type: 'answer', questionId: 'q2', answer: 'a2' })
@@ -261,19 +267,28 @@ describe('live events', () => {
     assert.equal(chat?.username, 'basic-student')
     assert.equal(chat?.userId, student.userId)
     const stored = await service.sql<{ id: string; body: string }>('SELECT id, body FROM chat_messages WHERE event_id = $1', [event.id])
-    assert.deepEqual(stored.map((r) => ({ id: Number(r.id), body: r.body })), [{ id: chat?.id, body: 'still here' }])
+    assert.deepEqual(
+      stored.map((r) => ({ id: Number(r.id), body: r.body })),
+      [{ id: chat?.id, body: 'still here' }],
+    )
     const answers = await service.sql<{ question_id: string; points: number }>(
       'SELECT question_id, points FROM answers WHERE participant_id = $1 ORDER BY question_id',
       [joined.participant.id],
     )
-    assert.deepEqual(answers.map((a) => [a.question_id, a.points]), [
-      ['q2', 2],
-      ['q3', 0],
-    ])
+    assert.deepEqual(
+      answers.map((a) => [a.question_id, a.points]),
+      [
+        ['q2', 2],
+        ['q3', 0],
+      ],
+    )
     await until(() => client.lastLeaderboard()?.[0]?.score === 2, 'leaderboard after the answer')
 
     // A grader's points reach the room too.
-    const graded = await service.request('POST', `/events/${event.id}/scores`, { headers: { authorization: service.serviceAuth }, body: { userId: student.userId, points: 40 } })
+    const graded = await service.request('POST', `/events/${event.id}/scores`, {
+      headers: { authorization: service.serviceAuth },
+      body: { userId: student.userId, points: 40 },
+    })
     assert.equal(graded.status, 200)
     await until(() => client.lastLeaderboard()?.[0]?.score === 42, 'leaderboard after the grader')
 
@@ -284,7 +299,10 @@ describe('live events', () => {
     assert.equal(rejoined.participant.id, joined.participant.id)
     assert.equal(rejoined.participant.score, 42)
     assert.deepEqual(rejoined.answered, ['q2', 'q3'])
-    assert.deepEqual(rejoined.history.map((h) => h.body), ['still here'])
+    assert.deepEqual(
+      rejoined.history.map((h) => h.body),
+      ['still here'],
+    )
     await closeAll([again])
     await until(() => !hubOf().hasRoom(event.id), 'the room removed')
     await assertNoSessionHeld()
@@ -362,10 +380,7 @@ describe('live events', () => {
 
     const expected = await dbLeaderboard(event.id)
     assert.equal(expected.length, 20)
-    await until(
-      () => clients.every((c) => JSON.stringify(c.lastLeaderboard()) === JSON.stringify(expected)),
-      'every client holding the database top 20',
-    )
+    await until(() => clients.every((c) => JSON.stringify(c.lastLeaderboard()) === JSON.stringify(expected)), 'every client holding the database top 20')
     // Coalesced: far fewer leaderboards than the ~120 score changes.
     const counts = clients.map((c) => c.of('leaderboard').length)
     assert.ok(Math.max(...counts) < 60, `leaderboards per client: ${Math.max(...counts)}`)
@@ -443,7 +458,10 @@ describe('live events', () => {
     ])
     for (const [i, talker] of talkers.entries()) {
       const bodies = stored.filter((r) => Number(r.user_id) === talker.userId).map((r) => r.body)
-      assert.deepEqual(bodies, range(PER_TALKER).map((j) => `talker ${i} says ${j}`))
+      assert.deepEqual(
+        bodies,
+        range(PER_TALKER).map((j) => `talker ${i} says ${j}`),
+      )
     }
     // The resumes really happened mid-conversation: some listener's later session started with history.
     assert.ok(listenerSessions.some((sessions) => sessions.slice(1).some((c) => (c.of('joined')[0]?.history.length ?? 0) > 0)))

@@ -35,14 +35,21 @@ const readers = await startService({
   },
 })
 
-const blobsOn = async (target: typeof service): Promise<Set<string>> => new Set((await readdir(target.app.context.projectFiles.dir)).filter((f) => !f.endsWith('.tmp')))
+const blobsOn = async (target: typeof service): Promise<Set<string>> =>
+  new Set((await readdir(target.app.context.projectFiles.dir)).filter((f) => !f.endsWith('.tmp')))
 
 describe('files and faults', () => {
   it('readers racing writers always get the whole project: never a missing file (no 500)', async () => {
     const owner = await readers.login('raced-owner')
     const created = await readers.request('POST', '/projects', {
       token: owner.token,
-      body: { name: 'gen-0', files: [{ path: 'a.txt', content: 'gen-0 a' }, { path: 'b.txt', content: 'gen-0 b' }] },
+      body: {
+        name: 'gen-0',
+        files: [
+          { path: 'a.txt', content: 'gen-0 a' },
+          { path: 'b.txt', content: 'gen-0 b' },
+        ],
+      },
     })
     let version = 1
     let writing = true
@@ -51,7 +58,13 @@ describe('files and faults', () => {
         const res = await readers.request('PUT', `/projects/${created.body.id}`, {
           token: owner.token,
           headers: { 'if-match': `"${version}"` },
-          body: { name: `gen-${gen}`, files: [{ path: 'a.txt', content: `gen-${gen} a` }, { path: 'b.txt', content: `gen-${gen} b` }] },
+          body: {
+            name: `gen-${gen}`,
+            files: [
+              { path: 'a.txt', content: `gen-${gen} a` },
+              { path: 'b.txt', content: `gen-${gen} b` },
+            ],
+          },
         })
         assert.equal(res.status, 200, JSON.stringify(res.body))
         version = res.body.version as number
@@ -77,15 +90,26 @@ describe('files and faults', () => {
 
   it('a committed PUT or DELETE whose file clean-up fails is still a success; the sweep removes the files later', async () => {
     const owner = await service.login('sweep-owner')
-    const created = await service.request('POST', '/projects', { token: owner.token, body: { name: 'p', files: [{ path: 'f.txt', content: `old ${randomUUID()}` }] } })
+    const created = await service.request('POST', '/projects', {
+      token: owner.token,
+      body: { name: 'p', files: [{ path: 'f.txt', content: `old ${randomUUID()}` }] },
+    })
     const oldBlob = created.body.files[0].sha256 as string
     failRemovals = true
     try {
-      const put = await service.request('PUT', `/projects/${created.body.id}`, { token: owner.token, headers: { 'if-match': '"1"' }, body: { files: [{ path: 'f.txt', content: `new ${randomUUID()}` }] } })
+      const put = await service.request('PUT', `/projects/${created.body.id}`, {
+        token: owner.token,
+        headers: { 'if-match': '"1"' },
+        body: { files: [{ path: 'f.txt', content: `new ${randomUUID()}` }] },
+      })
       assert.equal(put.status, 200, JSON.stringify(put.body))
       assert.equal(put.body.version, 2)
       // The next edit with the version the client got works: the commit was reported as such.
-      const next = await service.request('PUT', `/projects/${created.body.id}`, { token: owner.token, headers: { 'if-match': '"2"' }, body: { name: 'renamed' } })
+      const next = await service.request('PUT', `/projects/${created.body.id}`, {
+        token: owner.token,
+        headers: { 'if-match': '"2"' },
+        body: { name: 'renamed' },
+      })
       assert.equal(next.status, 200)
       assert.equal((await service.app.context.sweeper.sweep().catch(() => undefined))?.releasedFilesRemoved ?? 0, 0)
       assert.ok((await blobsOn(service)).has(oldBlob), 'the removal failed, the file is still there')
@@ -111,9 +135,16 @@ describe('files and faults', () => {
 
   it('keeps replaced files through the grace period: a reader paused after reading the rows still reads them', async () => {
     const owner = await readers.login('grace-owner')
-    const created = await readers.request('POST', '/projects', { token: owner.token, body: { name: 'p', files: [{ path: 'f.txt', content: `graced ${randomUUID()}` }] } })
+    const created = await readers.request('POST', '/projects', {
+      token: owner.token,
+      body: { name: 'p', files: [{ path: 'f.txt', content: `graced ${randomUUID()}` }] },
+    })
     const oldBlob = created.body.files[0].sha256 as string
-    await readers.request('PUT', `/projects/${created.body.id}`, { token: owner.token, headers: { 'if-match': '"1"' }, body: { files: [{ path: 'f.txt', content: 'replacement' }] } })
+    await readers.request('PUT', `/projects/${created.body.id}`, {
+      token: owner.token,
+      headers: { 'if-match': '"1"' },
+      body: { files: [{ path: 'f.txt', content: 'replacement' }] },
+    })
     await readers.app.context.sweeper.sweep()
     assert.ok((await blobsOn(readers)).has(oldBlob), 'released, within the grace period, kept')
     assert.equal((await readers.sql('SELECT 1 FROM blob_releases WHERE sha256 = $1', [oldBlob])).length, 1, 'and due for the sweep later')
@@ -138,7 +169,12 @@ describe('files and faults', () => {
   it('Idempotency-Key: a repeated or concurrent creating POST creates once and gets the same answer; another body with the key is 422', async () => {
     const owner = await service.login('idempotent-owner')
     const key = randomUUID()
-    const post = () => service.request('POST', '/projects', { token: owner.token, headers: { 'idempotency-key': key }, body: { name: 'once', files: [{ path: 'a', content: 'b' }] } })
+    const post = () =>
+      service.request('POST', '/projects', {
+        token: owner.token,
+        headers: { 'idempotency-key': key },
+        body: { name: 'once', files: [{ path: 'a', content: 'b' }] },
+      })
     const answers = await Promise.all(Array.from({ length: 20 }, post))
     assert.deepEqual([...new Set(answers.map((a) => a.status))], [201])
     assert.equal(new Set(answers.map((a) => a.body.id as number)).size, 1)
@@ -152,17 +188,33 @@ describe('files and faults', () => {
     assert.equal(other.status, 422)
     // Keys are per user: another user's same key is a new request.
     const someone = await service.login('idempotent-other')
-    assert.equal((await service.request('POST', '/projects', { token: someone.token, headers: { 'idempotency-key': key }, body: { name: 'once' } })).status, 201)
-    assert.equal((await service.request('POST', '/projects', { token: owner.token, headers: { 'idempotency-key': 'bad key with spaces' }, body: { name: 'x' } })).status, 400)
+    assert.equal(
+      (await service.request('POST', '/projects', { token: someone.token, headers: { 'idempotency-key': key }, body: { name: 'once' } })).status,
+      201,
+    )
+    assert.equal(
+      (await service.request('POST', '/projects', { token: owner.token, headers: { 'idempotency-key': 'bad key with spaces' }, body: { name: 'x' } })).status,
+      400,
+    )
 
     // A grader's points, repeated with the same key, count once.
     const teacher = await service.login('idempotent-teacher', ['teachers'])
-    const event = await service.request('POST', '/events', { token: teacher.token, headers: { 'idempotency-key': key }, body: { title: 'graded', questions: [] } })
+    const event = await service.request('POST', '/events', {
+      token: teacher.token,
+      headers: { 'idempotency-key': key },
+      body: { title: 'graded', questions: [] },
+    })
     assert.equal(event.status, 201)
     const grade = () =>
-      service.request('POST', `/events/${event.body.id}/scores`, { headers: { authorization: service.serviceAuth, 'idempotency-key': key }, body: { userId: owner.userId, points: 5 } })
+      service.request('POST', `/events/${event.body.id}/scores`, {
+        headers: { authorization: service.serviceAuth, 'idempotency-key': key },
+        body: { userId: owner.userId, points: 5 },
+      })
     const grades = await Promise.all([grade(), grade(), grade()])
-    assert.deepEqual(grades.map((g) => g.body.participant.score as number), [5, 5, 5])
+    assert.deepEqual(
+      grades.map((g) => g.body.participant.score as number),
+      [5, 5, 5],
+    )
     assert.deepEqual(await service.sql('SELECT score FROM participants WHERE event_id = $1', [event.body.id]), [{ score: 5 }])
   })
 
@@ -171,10 +223,12 @@ describe('files and faults', () => {
     assert.equal((await busy.request('GET', '/health')).status, 200)
     let release: () => void = () => undefined
     const held = new Promise<void>((resolve) => (release = resolve))
-    const holders = [0, 1].map(() => busy.db.transaction(async (tx) => {
-      await tx.query(sql`SELECT 1`)
-      await held
-    }))
+    const holders = [0, 1].map(() =>
+      busy.db.transaction(async (tx) => {
+        await tx.query(sql`SELECT 1`)
+        await held
+      }),
+    )
     try {
       await new Promise((resolve) => setTimeout(resolve, 50))
       const health = await busy.request('GET', '/health')

@@ -97,7 +97,10 @@ describe('live limits', () => {
     assert.equal(good.received.filter((m) => m.type === 'error').length, 0)
     const stored = await open.sql<{ n: number }>('SELECT count(*)::int AS n FROM chat_messages WHERE event_id = $1', [eventId])
     assert.equal(stored[0]?.n, 200)
-    assert.ok(bad.received.some((m) => m.type === 'error' && m.code === 'INVALID_MESSAGE'), JSON.stringify(bad.received))
+    assert.ok(
+      bad.received.some((m) => m.type === 'error' && m.code === 'INVALID_MESSAGE'),
+      JSON.stringify(bad.received),
+    )
     good.ws.close()
     bad.ws.close()
     await Promise.all([good.closed, bad.closed])

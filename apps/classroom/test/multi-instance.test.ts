@@ -101,12 +101,19 @@ describe('several classroom instances on one database', () => {
       LIVE_MESSAGE_BURST: '10000',
       SHUTDOWN_GRACE_MS: '1000',
     }
-    const instances: Started[] = [startMain({ ...env, DATA_DIR: path.join(scratch, 'multi-a') }), startMain({ ...env, DATA_DIR: path.join(scratch, 'multi-b') })]
+    const instances: Started[] = [
+      startMain({ ...env, DATA_DIR: path.join(scratch, 'multi-a') }),
+      startMain({ ...env, DATA_DIR: path.join(scratch, 'multi-b') }),
+    ]
     try {
       const [a, b] = await Promise.all(instances.map((i) => i.url))
       assert.ok(a !== undefined && b !== undefined)
       const login = async (base: string, username: string, groups: string[] = []): Promise<{ token: string; userId: number }> => {
-        const res = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, groups }) })
+        const res = await fetch(`${base}/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username, groups }),
+        })
         assert.equal(res.status, 200)
         const body = (await res.json()) as { accessToken: string; user: { id: number } }
         return { token: body.accessToken, userId: body.user.id }
@@ -168,9 +175,16 @@ describe('several classroom instances on one database', () => {
       }
       // Everyone's last message went through A, which is alive: it is stored and shown everywhere.
       const lastBodies = students.map((s) => `${s.name} #${s.sent - 1}`)
-      await until(() => students.every((s) => lastBodies.every((body) => s.chat.some((m) => m.body === body))), "every student's last message reached every client", 60_000)
+      await until(
+        () => students.every((s) => lastBodies.every((body) => s.chat.some((m) => m.body === body))),
+        "every student's last message reached every client",
+        60_000,
+      )
 
-      const committed = await withClient(databaseUrl, async (c) => (await c.query<{ id: string; body: string }>('SELECT id, body FROM chat_messages WHERE event_id = $1 ORDER BY id', [eventId])).rows)
+      const committed = await withClient(
+        databaseUrl,
+        async (c) => (await c.query<{ id: string; body: string }>('SELECT id, body FROM chat_messages WHERE event_id = $1 ORDER BY id', [eventId])).rows,
+      )
       const expected = committed.map((r) => `${Number(r.id)} ${r.body}`)
       assert.ok(committed.length >= 4 * 60, `at least what went through A is stored: ${committed.length}`)
       for (const s of students) {
@@ -185,7 +199,11 @@ describe('several classroom instances on one database', () => {
       // Each sender's own messages are stored in the order sent (none reordered by the failover).
       for (const s of students) {
         const own = committed.filter((r) => r.body.startsWith(`${s.name} #`)).map((r) => Number(r.body.split('#')[1]))
-        assert.deepEqual(own, [...own].sort((x, y) => x - y), `${s.name}'s messages in the order sent`)
+        assert.deepEqual(
+          own,
+          [...own].sort((x, y) => x - y),
+          `${s.name}'s messages in the order sent`,
+        )
       }
       for (const s of students) s.ws?.close()
     } finally {
@@ -216,8 +234,15 @@ describe('several classroom instances on one database', () => {
     for (let i = 0; i < 10; i++) onSecond.say()
     await until(() => onFirst.chat.length === 11 && onSecond.chat.length === 11, 'the messages sent while the listener was away', 30_000)
     const committed = await first.sql<{ id: string }>('SELECT id FROM chat_messages WHERE event_id = $1 ORDER BY id', [eventId])
-    for (const s of [onFirst, onSecond]) assert.deepEqual(s.chat.map((m) => m.id), committed.map((r) => Number(r.id)))
-    await until(async () => (await first.sql('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE $1', ['LISTEN%'])).length === 2, 'both listening again')
+    for (const s of [onFirst, onSecond])
+      assert.deepEqual(
+        s.chat.map((m) => m.id),
+        committed.map((r) => Number(r.id)),
+      )
+    await until(
+      async () => (await first.sql('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE $1', ['LISTEN%'])).length === 2,
+      'both listening again',
+    )
     onFirst.ws?.close()
     onSecond.ws?.close()
   })

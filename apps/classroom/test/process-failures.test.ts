@@ -24,7 +24,11 @@ describe('the service as a process', () => {
     const url2 = await second.url
     assert.match(second.output(), new RegExp(`stopping the PostgreSQL server \\(pid ${leftover}\\) left running`))
     assert.equal(alive(leftover), false)
-    const users = await fetch(`${url2}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'survivor' }) })
+    const users = await fetch(`${url2}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'survivor' }),
+    })
     assert.equal(users.status, 200)
     await assertGracefulStop(second, dataDir, 'SIGTERM')
   })

@@ -25,7 +25,11 @@ describe('the service as a process', () => {
       // The next start finds its data through the link; removing DATA_DIR removes the cluster.
       const again = startMain({ DATA_DIR: dataDir })
       const url2 = await again.url
-      const res = await fetch(`${url2}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'private-user' }) })
+      const res = await fetch(`${url2}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'private-user' }),
+      })
       assert.equal(res.status, 200)
       again.child.kill('SIGTERM')
       assert.equal((await again.exited).code, 0)

@@ -134,7 +134,6 @@ export async function assertGracefulStop(run: Started, dataDir: string, signal: 
   assert.equal(await accepts(url), false, 'nothing listens any more')
 }
 
-
 /**
  * A project whose `npm start` is the root package.json's start script and whose build step is a
  * no-op: the real build would rewrite dist/ under the tests running beside this one.
@@ -142,7 +141,10 @@ export async function assertGracefulStop(run: Started, dataDir: string, signal: 
 export async function npmProject(): Promise<string> {
   const rootPackage = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }
   const project = await mkdtemp(path.join(scratch, 'npm-project-'))
-  await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'start-check', private: true, scripts: { build: 'true', start: rootPackage.scripts.start } }))
+  await writeFile(
+    path.join(project, 'package.json'),
+    JSON.stringify({ name: 'start-check', private: true, scripts: { build: 'true', start: rootPackage.scripts.start } }),
+  )
   for (const name of ['apps', 'node_modules', 'packages']) await symlink(path.join(repoRoot, name), path.join(project, name))
   return project
 }

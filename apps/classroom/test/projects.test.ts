@@ -27,8 +27,16 @@ async function assertFilesMatchRows(): Promise<void> {
   const onDisk = new Set((await readdir(filesDir)).filter((f) => !f.endsWith('.tmp')))
   const referenced = new Set((await service.sql<{ sha256: string }>('SELECT DISTINCT sha256 FROM project_files')).map((r) => r.sha256))
   const released = new Set((await service.sql<{ sha256: string }>('SELECT sha256 FROM blob_releases')).map((r) => r.sha256))
-  assert.deepEqual([...onDisk].filter((f) => !referenced.has(f) && !released.has(f)), [], 'no orphan files')
-  assert.deepEqual([...referenced].filter((f) => !onDisk.has(f)), [], 'no missing files')
+  assert.deepEqual(
+    [...onDisk].filter((f) => !referenced.has(f) && !released.has(f)),
+    [],
+    'no orphan files',
+  )
+  assert.deepEqual(
+    [...referenced].filter((f) => !onDisk.has(f)),
+    [],
+    'no missing files',
+  )
 }
 
 describe('projects', () => {
@@ -68,7 +76,11 @@ describe('projects', () => {
     const { body: project } = await service.request('POST', '/projects', { token: owner.token, body: { name: 'v1', files: [] } })
     const responses = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        service.request('PUT', `/projects/${project.id}`, { token: owner.token, headers: { 'if-match': '"1"' }, body: { name: `edit-${i}`, files: [{ path: 'f.txt', content: `edit-${i}` }] } }),
+        service.request('PUT', `/projects/${project.id}`, {
+          token: owner.token,
+          headers: { 'if-match': '"1"' },
+          body: { name: `edit-${i}`, files: [{ path: 'f.txt', content: `edit-${i}` }] },
+        }),
       ),
     )
     const won = responses.filter((r) => r.status === 200)
@@ -88,7 +100,11 @@ describe('projects', () => {
     const owner = await service.login('sharer')
     const member = await service.login('member1', ['physics'])
     const { body: project } = await service.request('POST', '/projects', { token: owner.token, body: { name: 'shared', files: [] } })
-    const responses = await Promise.all(Array.from({ length: 50 }, () => service.request('POST', `/projects/${project.id}/share`, { token: owner.token, body: { groups: ['physics', 'chemistry'] } })))
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        service.request('POST', `/projects/${project.id}/share`, { token: owner.token, body: { groups: ['physics', 'chemistry'] } }),
+      ),
+    )
     assert.deepEqual([...new Set(responses.map((r) => r.status))], [200])
     assert.equal((await service.sql('SELECT 1 FROM project_shares WHERE project_id = $1', [project.id])).length, 2)
     assert.equal((await service.request('GET', `/projects/${project.id}`, { token: member.token })).status, 200)
@@ -99,7 +115,13 @@ describe('projects', () => {
     const owner = await service.login('copier')
     const { body: project } = await service.request('POST', '/projects', {
       token: owner.token,
-      body: { name: 'gen-0', files: [{ path: 'a.txt', content: 'gen-0' }, { path: 'b.txt', content: 'gen-0' }] },
+      body: {
+        name: 'gen-0',
+        files: [
+          { path: 'a.txt', content: 'gen-0' },
+          { path: 'b.txt', content: 'gen-0' },
+        ],
+      },
     })
     let writing = true
     const writer = (async () => {
@@ -108,7 +130,13 @@ describe('projects', () => {
         const res = await service.request('PUT', `/projects/${project.id}`, {
           token: owner.token,
           headers: { 'if-match': `"${version}"` },
-          body: { name: `gen-${gen}`, files: [{ path: 'a.txt', content: `gen-${gen}` }, { path: 'b.txt', content: `gen-${gen}` }] },
+          body: {
+            name: `gen-${gen}`,
+            files: [
+              { path: 'a.txt', content: `gen-${gen}` },
+              { path: 'b.txt', content: `gen-${gen}` },
+            ],
+          },
         })
         if (res.status === 200) version = res.body.version as number
       }
@@ -128,9 +156,16 @@ describe('projects', () => {
 
   it('a delete racing 50 updates leaves no row and no orphan file; the racers get 200, 404 or 409', async () => {
     const owner = await service.login('deleter')
-    const { body: project } = await service.request('POST', '/projects', { token: owner.token, body: { name: 'doomed', files: [{ path: 'x.txt', content: 'doomed-unique-content' }] } })
+    const { body: project } = await service.request('POST', '/projects', {
+      token: owner.token,
+      body: { name: 'doomed', files: [{ path: 'x.txt', content: 'doomed-unique-content' }] },
+    })
     const racers = Array.from({ length: 50 }, (_, i) =>
-      service.request('PUT', `/projects/${project.id}`, { token: owner.token, headers: { 'if-match': '"1"' }, body: { files: [{ path: 'x.txt', content: `racer-${i}-unique` }] } }),
+      service.request('PUT', `/projects/${project.id}`, {
+        token: owner.token,
+        headers: { 'if-match': '"1"' },
+        body: { files: [{ path: 'x.txt', content: `racer-${i}-unique` }] },
+      }),
     )
     const deletion = service.request('DELETE', `/projects/${project.id}`, { token: owner.token })
     const results = await Promise.all([...racers, deletion])
@@ -142,15 +177,21 @@ describe('projects', () => {
 
   it('a failed file write leaves no row; a failed commit leaves no file', async () => {
     const user = await service.login('unlucky')
-    const count = async (): Promise<number> => (await service.sql(`SELECT 1 FROM projects p JOIN users u ON u.id = p.owner_id WHERE u.username = 'unlucky'`)).length
+    const count = async (): Promise<number> =>
+      (await service.sql(`SELECT 1 FROM projects p JOIN users u ON u.id = p.owner_id WHERE u.username = 'unlucky'`)).length
     failWrites = true
-    const writeFailed = await service.request('POST', '/projects', { token: user.token, body: { name: 'w', files: [{ path: 'a.txt', content: 'never-written' }] } })
+    const writeFailed = await service.request('POST', '/projects', {
+      token: user.token,
+      body: { name: 'w', files: [{ path: 'a.txt', content: 'never-written' }] },
+    })
     failWrites = false
     assert.equal(writeFailed.status, 500)
     assert.equal(await count(), 0)
     failCommits = true
     const commitFailed = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => service.request('POST', '/projects', { token: user.token, body: { name: 'c', files: [{ path: 'a.txt', content: `lost-${i}` }] } })),
+      Array.from({ length: 50 }, (_, i) =>
+        service.request('POST', '/projects', { token: user.token, body: { name: 'c', files: [{ path: 'a.txt', content: `lost-${i}` }] } }),
+      ),
     )
     failCommits = false
     assert.deepEqual([...new Set(commitFailed.map((r) => r.status))], [500])

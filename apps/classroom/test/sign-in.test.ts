@@ -27,7 +27,10 @@ const idp = await provider()
 const impostor = await provider()
 
 /** An ID token as the provider issues it; `change` bends one thing for a test. */
-async function idToken(claims: JWTPayload, change: { key?: CryptoKey; kid?: string; issuer?: string; audience?: string; expires?: string | number } = {}): Promise<string> {
+async function idToken(
+  claims: JWTPayload,
+  change: { key?: CryptoKey; kid?: string; issuer?: string; audience?: string; expires?: string | number } = {},
+): Promise<string> {
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'RS256', kid: change.kid ?? idp.kid })
     .setIssuer(change.issuer ?? ISSUER)
@@ -71,7 +74,10 @@ describe('sign-in', () => {
     const rows = await production.sql<{ name: string }>(
       `SELECT g.name FROM memberships m JOIN groups g ON g.id = m.group_id JOIN users u ON u.id = m.user_id WHERE u.username = 'ada@school.example' ORDER BY g.name`,
     )
-    assert.deepEqual(rows.map((r) => r.name), ['math', 'teachers'])
+    assert.deepEqual(
+      rows.map((r) => r.name),
+      ['math', 'teachers'],
+    )
   })
 
   it('refuses ID tokens with a wrong key, issuer or audience, expired, unsigned, or without a usable name or groups (401)', async () => {
@@ -108,7 +114,13 @@ describe('sign-in', () => {
     after(() => new Promise<void>((resolve) => keys.close(() => resolve())))
     const address = keys.address() as { port: number }
     const viaUrl = await startService({
-      env: { NODE_ENV: 'production', OIDC_ISSUER: ISSUER, OIDC_AUDIENCE: AUDIENCE, OIDC_JWKS_URL: `http://127.0.0.1:${address.port}/jwks`, OIDC_USERNAME_CLAIM: 'email' },
+      env: {
+        NODE_ENV: 'production',
+        OIDC_ISSUER: ISSUER,
+        OIDC_AUDIENCE: AUDIENCE,
+        OIDC_JWKS_URL: `http://127.0.0.1:${address.port}/jwks`,
+        OIDC_USERNAME_CLAIM: 'email',
+      },
     })
     const res = await exchange(await idToken({ email: 'grace@school.example', groups: ['physics'] }), viaUrl)
     assert.equal(res.status, 200, JSON.stringify(res.body))

@@ -42,14 +42,18 @@ describe('npm start', () => {
     const url = await first.url
     const health = await fetch(`${url}/health`)
     assert.equal(health.status, 200)
-    const login = (await (await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'persistent' }) })).json()) as { user: { id: number } }
+    const login = (await (
+      await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'persistent' }) })
+    ).json()) as { user: { id: number } }
     first.child.kill('SIGTERM')
     assert.equal(await first.exited, 0, first.output())
     assert.match(first.output(), /JWT_SECRET and SERVICE_SECRET not set: using the ones kept in .*secrets\.json/)
 
     const second = start({})
     const url2 = await second.url
-    const again = (await (await fetch(`${url2}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'persistent' }) })).json()) as { user: { id: number } }
+    const again = (await (
+      await fetch(`${url2}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'persistent' }) })
+    ).json()) as { user: { id: number } }
     assert.equal(again.user.id, login.user.id, 'the user from the first run is still there')
     second.child.kill('SIGINT')
     assert.equal(await second.exited, 0, second.output())

@@ -43,7 +43,9 @@ export interface Service {
   request(method: string, route: string, options?: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: Buffer }): Promise<Reply>
 }
 
-export async function startService(options: { faults?: AppOptions['faults']; env?: Record<string, string>; sweepIntervalMs?: number; databaseUrl?: string } = {}): Promise<Service> {
+export async function startService(
+  options: { faults?: AppOptions['faults']; env?: Record<string, string>; sweepIntervalMs?: number; databaseUrl?: string } = {},
+): Promise<Service> {
   // A database of a server of the test's own (one it stops), or a fresh one on the shared server.
   const url = options.databaseUrl ?? (await createTestDatabase('classroom'))
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'classroom-test-'))

@@ -50,7 +50,10 @@ export const pgstewardApplicationPeer: PooledPeer = {
         updateAndReadAccount: () =>
           db.transaction(async (tx) => {
             const id = randomAccountId()
-            const [, read] = await Promise.all([tx.query(sql`UPDATE bench_accounts SET balance = balance + 1 WHERE id = ${id}`), tx.query(sql`SELECT * FROM bench_accounts WHERE id = ${id}`)])
+            const [, read] = await Promise.all([
+              tx.query(sql`UPDATE bench_accounts SET balance = balance + 1 WHERE id = ${id}`),
+              tx.query(sql`SELECT * FROM bench_accounts WHERE id = ${id}`),
+            ])
             return read
           }),
       },

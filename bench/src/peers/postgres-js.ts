@@ -34,7 +34,10 @@ function postgresJsPeer(pipelining: boolean): PooledPeer {
           updateAndReadAccount: () =>
             sql.begin(async (tx) => {
               const id = randomAccountId()
-              const [, read] = await Promise.all([tx`UPDATE bench_accounts SET balance = balance + 1 WHERE id = ${id}`, tx`SELECT * FROM bench_accounts WHERE id = ${id}`])
+              const [, read] = await Promise.all([
+                tx`UPDATE bench_accounts SET balance = balance + 1 WHERE id = ${id}`,
+                tx`SELECT * FROM bench_accounts WHERE id = ${id}`,
+              ])
               return read
             }),
         },

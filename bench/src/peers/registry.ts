@@ -24,7 +24,11 @@ export const PEERS: Record<PeerId, PeerInfo> = {
     note: 'one db.session ran first, as in any application using sessions or transactions: its AsyncLocalStorage is on (on Node 20 a promise hook on every promise in the process)',
   },
   'pg-pool': { label: 'pg-pool', role: 'peer', note: 'pg.Pool, statements awaited one by one' },
-  'pg-pool-pipelined': { label: 'pg-pool, pipeline: true', role: 'peer', note: "pg.Pool with pg 8.23's pipeline: true; statements issued together go on one checked-out client" },
+  'pg-pool-pipelined': {
+    label: 'pg-pool, pipeline: true',
+    role: 'peer',
+    note: "pg.Pool with pg 8.23's pipeline: true; statements issued together go on one checked-out client",
+  },
   'postgres.js': { label: 'postgres.js', role: 'peer', note: 'default pipelining (max_pipeline 100), named prepared statements' },
   'postgres.js-no-pipelining': { label: 'postgres.js, pipelining off', role: 'peer', note: 'undocumented option max_pipeline: 0, read in its source' },
   slonik: { label: 'Slonik', role: 'peer', note: 'defaults: DISCARD ALL on every connection returned to the pool' },

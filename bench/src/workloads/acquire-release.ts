@@ -8,11 +8,17 @@ export function acquireReleaseWorkload(workers: number): ThroughputWorkload {
     id: 'acquire-release',
     group: 'acquire-release',
     title: 'Acquire + release, no statement',
-    description: 'pgsteward `db.session(async () => {})` (a session that runs no statement still borrows and returns a connection) vs pg-pool `pool.connect()` / `client.release()`: the pool\'s own cost.',
+    description:
+      "pgsteward `db.session(async () => {})` (a session that runs no statement still borrows and returns a connection) vs pg-pool `pool.connect()` / `client.release()`: the pool's own cost.",
     workers,
     subject: 'pgsteward-app',
     rows: [
-      { peer: 'pgsteward-app', operation: 'acquireRelease', label: 'pgsteward', note: 'a session is a scope: AsyncLocalStorage is on, as in any application using sessions' },
+      {
+        peer: 'pgsteward-app',
+        operation: 'acquireRelease',
+        label: 'pgsteward',
+        note: 'a session is a scope: AsyncLocalStorage is on, as in any application using sessions',
+      },
       { peer: 'pg-pool', operation: 'acquireRelease' },
       { peer: 'postgres.js', operation: null, note: NO_PRIMITIVE },
       { peer: 'slonik', operation: null, note: NO_PRIMITIVE },

@@ -70,7 +70,10 @@ export async function measureClassroomProjectRead(context: EndToEndContext): Pro
       context.throwIfInterrupted()
       const run = await measureRun(db, () => runAutocannon({ ...target, seconds: endToEnd.seconds }))
       runs.push(run)
-      const figures = run.firstError === undefined ? `${Math.round(run.requestsPerSec)} req/s, p99 ${run.p99Ms} ms, peak waiting ${run.peakWaiting}` : `failed: ${run.firstError}`
+      const figures =
+        run.firstError === undefined
+          ? `${Math.round(run.requestsPerSec)} req/s, p99 ${run.p99Ms} ms, peak waiting ${run.peakWaiting}`
+          : `failed: ${run.firstError}`
       context.progress(`[classroom-project-read ${repetition + 1}/${endToEnd.repetitions}] ${figures}`)
     }
     finalStats = db.stats()

@@ -36,13 +36,23 @@ export async function measureFairness(context: FairnessContext): Promise<Fairnes
   for (let repetition = 0; repetition < settings.fairnessRepetitions; repetition++) {
     for (const { label, peer } of interleavedOrder(WAIT_QUEUE_POOLS, repetition)) {
       context.throwIfInterrupted()
-      const job = { kind: 'queueing', peer, url: context.url, poolMax: settings.poolMax, waiters: settings.queuedWaiters, drainTimeoutMs: settings.drainTimeoutMs } as const
+      const job = {
+        kind: 'queueing',
+        peer,
+        url: context.url,
+        poolMax: settings.poolMax,
+        waiters: settings.queuedWaiters,
+        drainTimeoutMs: settings.drainTimeoutMs,
+      } as const
       const run = await context.hosts.run(context.runtime, job, settings.drainTimeoutMs + 60_000).then(
         (outcome) => (outcome.kind === 'queueing' ? outcome.run : failedRun(new Error('unexpected reply'))),
         (err: unknown) => failedRun(err),
       )
       runs.get(label)?.push(run)
-      const figures = run.errors > 0 ? `failed: ${run.firstError ?? 'unknown'}` : `${run.bytesPerWaiter?.toFixed(0) ?? 'n/a'} B/waiter, max/median wait ${run.maxOverMedian.toFixed(2)}, ${run.servedOutOfOrder} out of order`
+      const figures =
+        run.errors > 0
+          ? `failed: ${run.firstError ?? 'unknown'}`
+          : `${run.bytesPerWaiter?.toFixed(0) ?? 'n/a'} B/waiter, max/median wait ${run.maxOverMedian.toFixed(2)}, ${run.servedOutOfOrder} out of order`
       context.progress(`[wait-queue ${repetition + 1}/${settings.fairnessRepetitions}] ${context.runtime.id} ${label}: ${figures}`)
     }
   }

@@ -14,7 +14,11 @@ import type { FairnessRun } from '../results.ts'
 import { percentileOf } from '../stats.ts'
 import { withTimeLimit } from '../time-limit.ts'
 
-export async function queueingRun(peer: PooledPeer, label: string, job: Pick<QueueingJob, 'url' | 'poolMax' | 'waiters' | 'drainTimeoutMs'>): Promise<FairnessRun> {
+export async function queueingRun(
+  peer: PooledPeer,
+  label: string,
+  job: Pick<QueueingJob, 'url' | 'poolMax' | 'waiters' | 'drainTimeoutMs'>,
+): Promise<FairnessRun> {
   const { waiters } = job
   const open = await peer.open(job.url, job.poolMax)
   try {

@@ -25,7 +25,9 @@ export function readWriteTransactionWorkload(workers: number): ThroughputWorkloa
       ...pooledPeers('updateAndReadAccount').map((row) =>
         // With max_pipeline: 0 every sql.begin fails with UNSAFE_TRANSACTION (its BEGIN is answered
         // on a connection it no longer counts as reserved): there is no transaction to measure.
-        row.peer === 'postgres.js-no-pipelining' ? { ...row, operation: null, note: 'max_pipeline: 0 breaks sql.begin (UNSAFE_TRANSACTION on every transaction): not measurable' } : row,
+        row.peer === 'postgres.js-no-pipelining'
+          ? { ...row, operation: null, note: 'max_pipeline: 0 breaks sql.begin (UNSAFE_TRANSACTION on every transaction): not measurable' }
+          : row,
       ),
     ],
     pgbench: [pgbenchRow('prepared', workers, SCRIPT), pgbenchRow('prepared', workers, PIPELINED_SCRIPT, ' pipeline')],

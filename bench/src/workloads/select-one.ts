@@ -15,7 +15,9 @@ export function selectOneWorkload(workers: number, pgbenchMaxClients: number): T
     title: `SELECT 1, ${workers.toLocaleString('en-US')} worker${workers === 1 ? '' : 's'}`,
     description:
       "pgsteward ``db.query(sql`SELECT 1`)``, pg-pool `pool.query('SELECT 1')`, postgres.js ``sql`SELECT 1` ``, Slonik ``pool.query(sql.unsafe`SELECT 1`)``" +
-      (pgbench ? '; pgbench with a `SELECT 1;` script, one connection per worker.' : `; no pgbench row (${workers} server connections, each a process of its own on two cores): the last column uses the sweep's best pgbench figure.`),
+      (pgbench
+        ? '; pgbench with a `SELECT 1;` script, one connection per worker.'
+        : `; no pgbench row (${workers} server connections, each a process of its own on two cores): the last column uses the sweep's best pgbench figure.`),
     workers,
     subject: 'pgsteward',
     rows: [...pgstewardRows('selectOne'), ...pooledPeers('selectOne')],

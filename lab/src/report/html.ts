@@ -18,7 +18,10 @@ function lineChart(title: string, series: { label: string; color: string; points
   const y = (v: number): number => height - 20 - (v / maxY) * (height - 35)
   const paths = series
     .filter((s) => s.points.length > 0)
-    .map((s) => `<polyline fill="none" stroke="${s.color}" stroke-width="1.5" points="${s.points.map(([px, py]) => `${x(px).toFixed(1)},${y(py).toFixed(1)}`).join(' ')}"/>`)
+    .map(
+      (s) =>
+        `<polyline fill="none" stroke="${s.color}" stroke-width="1.5" points="${s.points.map(([px, py]) => `${x(px).toFixed(1)},${y(py).toFixed(1)}`).join(' ')}"/>`,
+    )
     .join('')
   const legend = series.map((s, i) => `<text x="${40 + i * 120}" y="12" fill="${s.color}" font-size="11">${escape(s.label)}</text>`).join('')
   return `<figure><figcaption>${escape(title)} (max ${maxY.toFixed(1)}, ${(maxX / 1000).toFixed(1)} s)</figcaption>
@@ -34,7 +37,10 @@ const pick = (t: TimelinePoint[], f: (p: TimelinePoint) => number | undefined): 
 function variantCard(r: VariantReport): string {
   if (r.skipped !== undefined) return `<div class="card skipped"><h3>${r.variant}: skipped</h3><p>${escape(r.skipped)}</p></div>`
   const ok = r.violations.length === 0
-  const errors = Object.entries(r.errors).map(([k, n]) => `<li>${n} × ${escape(k)}</li>`).join('') || '<li>none</li>'
+  const errors =
+    Object.entries(r.errors)
+      .map(([k, n]) => `<li>${n} × ${escape(k)}</li>`)
+      .join('') || '<li>none</li>'
   return `<div class="card ${ok ? 'ok' : 'bad'}"><h3>${r.variant}: ${ok ? 'invariant held' : 'invariant VIOLATED'}</h3>
 <p>${r.operations} operations, ${r.ok} ok, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.durationMs} ms; leaked ${r.leakedConnections}, dirty ${r.dirtyConnections}</p>
 <details><summary>errors</summary><ul>${errors}</ul></details>

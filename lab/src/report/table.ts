@@ -35,6 +35,13 @@ export function renderTable(reports: VariantReport[]): string {
   }
   const details = reports
     .filter((r) => r.violations.length > 0 || r.notes.length > 0 || r.skipped !== undefined)
-    .map((r) => [`${r.id} ${r.scenario} [${r.variant}]`, ...(r.skipped !== undefined ? [`  skipped: ${r.skipped}`] : []), ...r.violations.map((v) => `  violation: ${v}`), ...r.notes.map((n) => `  note: ${n}`)].join('\n'))
+    .map((r) =>
+      [
+        `${r.id} ${r.scenario} [${r.variant}]`,
+        ...(r.skipped !== undefined ? [`  skipped: ${r.skipped}`] : []),
+        ...r.violations.map((v) => `  violation: ${v}`),
+        ...r.notes.map((n) => `  note: ${n}`),
+      ].join('\n'),
+    )
   return [...lines, '', ...details].join('\n')
 }

@@ -20,7 +20,9 @@ export default defineScenario<{ ids: Map<number, number | null>; filesDir: strin
   failure: 'check-then-insert deduplication: duplicate rows and files, failed uploads',
   async setup(ctx, client) {
     if (ctx.variant === 'naive') {
-      await client.query(`CREATE TABLE assets (id serial PRIMARY KEY, md5 text NOT NULL, content_type text NOT NULL, size int NOT NULL, UNIQUE (md5, content_type))`)
+      await client.query(
+        `CREATE TABLE assets (id serial PRIMARY KEY, md5 text NOT NULL, content_type text NOT NULL, size int NOT NULL, UNIQUE (md5, content_type))`,
+      )
     }
   },
 
@@ -37,7 +39,11 @@ export default defineScenario<{ ids: Map<number, number | null>; filesDir: strin
         const existing = await pool.query<{ id: number }>('SELECT id FROM assets WHERE md5 = $1 AND content_type = $2', [md5, 'image/png'])
         if (existing.rows[0]) return existing.rows[0].id
         await writeFile(path.join(filesDir, `${md5}.image_png`), bytes)
-        const created = await pool.query<{ id: number }>('INSERT INTO assets (md5, content_type, size) VALUES ($1, $2, $3) RETURNING id', [md5, 'image/png', bytes.length])
+        const created = await pool.query<{ id: number }>('INSERT INTO assets (md5, content_type, size) VALUES ($1, $2, $3) RETURNING id', [
+          md5,
+          'image/png',
+          bytes.length,
+        ])
         return created.rows[0]?.id ?? null
       })
       ids.set(i, r.ok ? r.value : null)
@@ -81,7 +87,12 @@ export default defineScenario<{ ids: Map<number, number | null>; filesDir: strin
     }
     if (failed > 0) out.push(`${failed} upload(s) failed instead of getting the existing asset`)
     if (mismatched > 0) out.push(`${mismatched} uploader(s) got an id that is not their content's row`)
-    out.push(...(await filesAgainstRows(filesDir, rows.map((r) => `${r.md5}.${r.content_type.replace('/', '_')}`))))
+    out.push(
+      ...(await filesAgainstRows(
+        filesDir,
+        rows.map((r) => `${r.md5}.${r.content_type.replace('/', '_')}`),
+      )),
+    )
     return out
   },
 })

@@ -68,7 +68,8 @@ export default defineScenario<CrowdOutcome>({
   id: 8,
   name: 'pool exhaustion at 1000 users',
   incident: '004_e1a87ec9d4337d1f.txt',
-  failure: "the seed's pool (5 + 10 overflow, 5 s timeout) and a handler holding one connection while asking for another: every request hangs until the timeout",
+  failure:
+    "the seed's pool (5 + 10 overflow, 5 s timeout) and a handler holding one connection while asking for another: every request hangs until the timeout",
 
   async setup(ctx, client) {
     await client.query('CREATE TABLE account (id int PRIMARY KEY, balance int NOT NULL)')
@@ -112,7 +113,9 @@ export default defineScenario<CrowdOutcome>({
 
   async check(ctx, o) {
     const out: string[] = []
-    ctx.note(`${o.users} users on a pool of ${POOL} (timeout ${POOL_TIMEOUT_MS / 1000} s): peak ${o.peakServerConnections} server connections, slowest request ${Math.round(o.slowest)} ms`)
+    ctx.note(
+      `${o.users} users on a pool of ${POOL} (timeout ${POOL_TIMEOUT_MS / 1000} s): peak ${o.peakServerConnections} server connections, slowest request ${Math.round(o.slowest)} ms`,
+    )
     if (o.peakServerConnections > POOL) out.push(`the server saw ${o.peakServerConnections} connections for a pool of ${POOL}`)
     if (o.hung > 0) out.push(`${o.hung} of ${o.users} request(s) hung until the ${POOL_TIMEOUT_MS / 1000} s pool timeout (slowest ${Math.round(o.slowest)} ms)`)
     if (o.failed > 0) out.push(`${o.failed} of ${o.users} request(s) failed`)

@@ -208,7 +208,9 @@ async function underFaults(ctx: ScenarioContext, statement: () => Promise<unknow
   // stands at the restart, so one cycle is a draw; the comparison takes the median.
   // After the restart each cycle runs until service has been back for `settle` (time to reach
   // full throughput), however long coming back takes, up to BACK_WITHIN_MS.
-  const phases = ctx.quick ? { warm: 500, afterTerminate: 600, outage: 3_000, settle: 600, cycles: 3 } : { warm: 1_500, afterTerminate: 2_000, outage: 3_000, settle: 2_000, cycles: 5 }
+  const phases = ctx.quick
+    ? { warm: 500, afterTerminate: 600, outage: 3_000, settle: 600, cycles: 3 }
+    : { warm: 1_500, afterTerminate: 2_000, outage: 3_000, settle: 2_000, cycles: 5 }
   const users = Math.min(ctx.users, 50)
   const t0 = performance.now()
   const now = (): number => performance.now() - t0
@@ -223,7 +225,9 @@ async function underFaults(ctx: ScenarioContext, statement: () => Promise<unknow
         const loadFrom = now()
         await sleep(phases.warm)
         const terminate = { from: now(), to: 0 }
-        const killed = await ctx.admin<{ pid: number }>('SELECT pid, pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = $1', [ctx.applicationName])
+        const killed = await ctx.admin<{ pid: number }>('SELECT pid, pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = $1', [
+          ctx.applicationName,
+        ])
         const pids = killed.map((k) => k.pid)
         // The fault is over when the server has no terminated backend left; until then a request may meet one mid-exit.
         while ((await ctx.admin<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1)', [pids]))[0]?.n !== 0) await sleep(5)
@@ -287,7 +291,8 @@ export default defineScenario<RestartOutcome>({
         `cycle ${i + 1}: ${f.servedBetweenTerminateAndRestart} served between the terminate and the restart (emptiest 100 ms: ${f.fewestPerWindowAfterTerminate ?? '-'}); errors for work not yet started: ${f.errorsAfterTerminate} after the terminate, ${f.errorsDuringOutage} during the outage, ${f.errorsAfterRestart} after the restart${f.errorsBeforeFaults > 0 ? `, ${f.errorsBeforeFaults} before the faults` : ''}; ${f.inFlightErrors} for work in flight; after the server accepted connections again: first success ${ms(f.firstSuccessMs)}, median user ${ms(f.medianUserFirstSuccessMs)}, full throughput (${Math.round(FULL_THROUGHPUT_FRACTION * 100)}% of ${f.baselinePerWindow}/100 ms) ${ms(f.fullThroughputMs)}`,
       )
     }
-    if (outcome.idleClientErrors !== undefined) ctx.note(`the pool emitted 'error' for ${outcome.idleClientErrors} idle client(s); with no listener each is an uncaught exception`)
+    if (outcome.idleClientErrors !== undefined)
+      ctx.note(`the pool emitted 'error' for ${outcome.idleClientErrors} idle client(s); with no listener each is an uncaught exception`)
     const errors = figures.reduce((a, f) => a + notStarted(f), 0)
     if (errors > 0) {
       const kinds: Record<string, number> = {}
@@ -298,7 +303,8 @@ export default defineScenario<RestartOutcome>({
       )
     }
     if (figures.some((f) => f.firstSuccessMs === undefined)) out.push(`no request succeeded within ${BACK_WITHIN_MS / 1000} s after the server came back`)
-    if (figures.some((f) => f.servedBetweenTerminateAndRestart === 0)) out.push('nothing succeeded between pg_terminate_backend and the restart, though the server was up')
+    if (figures.some((f) => f.servedBetweenTerminateAndRestart === 0))
+      out.push('nothing succeeded between pg_terminate_backend and the restart, though the server was up')
     return out
   },
 
@@ -313,13 +319,21 @@ export default defineScenario<RestartOutcome>({
     ] as const) {
       const mine = medianOver(p, pick)
       const theirs = medianOver(n, pick)
-      note(`${label} after the server accepted connections again (${cycles}): pgsteward ${ms(mine)}, naive pg.Pool ${ms(theirs)}, allowed ${ms(theirs === undefined ? undefined : theirs + BACKOFF_STEP_MS)}`)
+      note(
+        `${label} after the server accepted connections again (${cycles}): pgsteward ${ms(mine)}, naive pg.Pool ${ms(theirs)}, allowed ${ms(theirs === undefined ? undefined : theirs + BACKOFF_STEP_MS)}`,
+      )
       if (theirs !== undefined && (mine === undefined || mine > theirs + BACKOFF_STEP_MS)) {
-        out.push(`pgsteward's ${label} after the restart came ${ms(mine)} after the server accepted connections again, later than naive pg.Pool's ${ms(theirs)} plus one backoff step (${BACKOFF_STEP_MS} ms)`)
+        out.push(
+          `pgsteward's ${label} after the restart came ${ms(mine)} after the server accepted connections again, later than naive pg.Pool's ${ms(theirs)} plus one backoff step (${BACKOFF_STEP_MS} ms)`,
+        )
       }
     }
-    note(`full throughput after the restart (${cycles}): pgsteward ${ms(medianOver(p, (f) => f.fullThroughputMs))}, naive pg.Pool ${ms(medianOver(n, (f) => f.fullThroughputMs))}`)
-    note(`served between the terminate and the restart (${cycles}): pgsteward ${medianOver(p, (f) => f.servedBetweenTerminateAndRestart)}, naive pg.Pool ${medianOver(n, (f) => f.servedBetweenTerminateAndRestart)}`)
+    note(
+      `full throughput after the restart (${cycles}): pgsteward ${ms(medianOver(p, (f) => f.fullThroughputMs))}, naive pg.Pool ${ms(medianOver(n, (f) => f.fullThroughputMs))}`,
+    )
+    note(
+      `served between the terminate and the restart (${cycles}): pgsteward ${medianOver(p, (f) => f.servedBetweenTerminateAndRestart)}, naive pg.Pool ${medianOver(n, (f) => f.servedBetweenTerminateAndRestart)}`,
+    )
     return out
   },
 })

@@ -284,7 +284,9 @@ async function runWorkload(ctx: ScenarioContext, target: Target): Promise<HubOut
   const openSockets = clients.filter((c) => c.isOpen).length
   const hubMembers = await target.hubMembers()
   const neverJoined = current.filter((c) => !c.joined).length
-  ctx.note(`churn: ${target.userIds.length} clients, ${reconnecting.filter(Boolean).length} reconnected, settled in ${Math.round(performance.now() - started)} ms; hub counts ${hubMembers} member(s) for ${openSockets} open socket(s)${neverJoined > 0 ? `; ${neverJoined} never got 'joined'` : ''}`)
+  ctx.note(
+    `churn: ${target.userIds.length} clients, ${reconnecting.filter(Boolean).length} reconnected, settled in ${Math.round(performance.now() - started)} ms; hub counts ${hubMembers} member(s) for ${openSockets} open socket(s)${neverJoined > 0 ? `; ${neverJoined} never got 'joined'` : ''}`,
+  )
 
   const publisher = current[students] as LiveClient
   const slow = current[students + 1] as LiveClient
@@ -303,7 +305,9 @@ async function runWorkload(ctx: ScenarioContext, target: Target): Promise<HubOut
   const lastSent = performance.now()
   const everyoneHasAll = (): boolean => readers.every((r) => r.received === messages)
   await until(everyoneHasAll, DELIVERY_BOUND_MS + 500)
-  ctx.note(`published ${messages} messages of ~${frameBytes} bytes in ${Math.round(lastSent - publishStarted)} ms (kernel buffers of a stalled loopback connection: ${mb(kernelBufferBytes)})`)
+  ctx.note(
+    `published ${messages} messages of ~${frameBytes} bytes in ${Math.round(lastSent - publishStarted)} ms (kernel buffers of a stalled loopback connection: ${mb(kernelBufferBytes)})`,
+  )
 
   // The stalled tab wakes up: whatever a hub waited on it for flows now.
   const resumedAt = performance.now()
@@ -384,9 +388,15 @@ class NaiveHub {
   }
 
   async getOrCreateParticipant(eventId: number, userId: number): Promise<{ id: number; score: number }> {
-    const found = await this.#pool.query<{ id: number; score: number }>('SELECT id, score FROM participants WHERE event_id = $1 AND user_id = $2', [eventId, userId])
+    const found = await this.#pool.query<{ id: number; score: number }>('SELECT id, score FROM participants WHERE event_id = $1 AND user_id = $2', [
+      eventId,
+      userId,
+    ])
     if (found.rows[0]) return found.rows[0]
-    const created = await this.#pool.query<{ id: number; score: number }>('INSERT INTO participants (event_id, user_id) VALUES ($1, $2) RETURNING id, score', [eventId, userId])
+    const created = await this.#pool.query<{ id: number; score: number }>('INSERT INTO participants (event_id, user_id) VALUES ($1, $2) RETURNING id, score', [
+      eventId,
+      userId,
+    ])
     return created.rows[0] as { id: number; score: number }
   }
 
@@ -521,7 +531,10 @@ export default defineScenario<HubOutcome>({
     if (outcome.hubMembers !== outcome.openSockets) {
       out.push(`after the churn the hub counts ${outcome.hubMembers} member(s) in the room for ${outcome.openSockets} open socket(s)`)
     }
-    const rows = await ctx.admin<{ user_id: number; n: number }>('SELECT user_id::int AS user_id, count(*)::int AS n FROM participants WHERE event_id = $1 GROUP BY user_id', [outcome.eventId])
+    const rows = await ctx.admin<{ user_id: number; n: number }>(
+      'SELECT user_id::int AS user_id, count(*)::int AS n FROM participants WHERE event_id = $1 GROUP BY user_id',
+      [outcome.eventId],
+    )
     const count = new Map(rows.map((r) => [r.user_id, r.n]))
     const duplicated = outcome.userIds.filter((id) => (count.get(id) ?? 0) > 1).length
     const absent = outcome.userIds.filter((id) => !count.has(id)).length
@@ -550,7 +563,9 @@ export default defineScenario<HubOutcome>({
     // in the hub: more than the bound, without cutting it off, is waiting for it.
     const queuedForSlow = outcome.slow.receivedBytes - outcome.kernelBufferBytes
     if (outcome.slow.closeCode === null && queuedForSlow > QUEUE_BOUND_BYTES * 1.25) {
-      out.push(`the client that stopped reading was never cut off: the hub queued about ${mb(queuedForSlow)} for it beyond the kernel buffers (bound ${mb(QUEUE_BOUND_BYTES)})`)
+      out.push(
+        `the client that stopped reading was never cut off: the hub queued about ${mb(queuedForSlow)} for it beyond the kernel buffers (bound ${mb(QUEUE_BOUND_BYTES)})`,
+      )
     }
     return out
   },

@@ -27,18 +27,26 @@ export default defineScenario<StartReport>({
 
   async naive(ctx) {
     const bad = badSettings(ctx.databaseUrl)
-    const start = await ctx.recorder.op(async () => new pg.Pool({ connectionString: bad.connectionString, max: bad.max, idleTimeoutMillis: bad.idle, application_name: ctx.applicationName }))
+    const start = await ctx.recorder.op(
+      async () => new pg.Pool({ connectionString: bad.connectionString, max: bad.max, idleTimeoutMillis: bad.idle, application_name: ctx.applicationName }),
+    )
     if (!start.ok) return { refusedAtStart: true, servedWithBrokenConfig: false, message: String(start.error) }
     const pool = start.value
     ctx.onCleanup(() => pool.end())
     const first = await ctx.recorder.op(() => pool.query('SELECT 1'))
-    return { refusedAtStart: false, servedWithBrokenConfig: true, message: first.ok ? 'first request succeeded' : `first request failed: ${String(first.error)}` }
+    return {
+      refusedAtStart: false,
+      servedWithBrokenConfig: true,
+      message: first.ok ? 'first request succeeded' : `first request failed: ${String(first.error)}`,
+    }
   },
 
   async pgsteward(ctx) {
     const bad = badSettings(ctx.databaseUrl)
     // Start-up: validate options, then connect once (db.ready) before accepting traffic.
-    const invalid = await ctx.recorder.op(async () => createDatabase({ connectionString: bad.connectionString, applicationName: ctx.applicationName, pool: { max: bad.max, idleTimeoutMs: bad.idle } }))
+    const invalid = await ctx.recorder.op(async () =>
+      createDatabase({ connectionString: bad.connectionString, applicationName: ctx.applicationName, pool: { max: bad.max, idleTimeoutMs: bad.idle } }),
+    )
     const wrongDatabase = await ctx.recorder.op(async () => {
       const db = createDatabase({ connectionString: bad.connectionString, applicationName: ctx.applicationName })
       ctx.onCleanup(() => db.close())

@@ -55,7 +55,11 @@ async function pairWithSchema(ctx: ScenarioContext): Promise<ReplicatedPair> {
 }
 
 /** Users write in a loop, pacing as callers do, while the primary fails and the standby is promoted. */
-async function underFailover(ctx: ScenarioContext, pair: ReplicatedPair, write: (user: number, seq: number) => Promise<unknown>): Promise<Omit<FailoverOutcome, 'rowsOnNewPrimary'>> {
+async function underFailover(
+  ctx: ScenarioContext,
+  pair: ReplicatedPair,
+  write: (user: number, seq: number) => Promise<unknown>,
+): Promise<Omit<FailoverOutcome, 'rowsOnNewPrimary'>> {
   const phases = ctx.quick ? { warm: 800, after: 2_000 } : { warm: 2_000, after: 5_000 }
   const t0 = performance.now()
   const now = (): number => performance.now() - t0
@@ -106,7 +110,15 @@ export interface FailoverFigures {
 
 export function measureFailover(o: Pick<FailoverOutcome, 'requests' | 'failover'>): FailoverFigures {
   const { failover } = o
-  const f: FailoverFigures = { errorsDuringPromotion: 0, errorsAfterPromotion: 0, errorsBefore: 0, notStartedKinds: {}, inFlightErrors: 0, servedAfterPromotion: 0, firstWriteAfterPromotionMs: undefined }
+  const f: FailoverFigures = {
+    errorsDuringPromotion: 0,
+    errorsAfterPromotion: 0,
+    errorsBefore: 0,
+    notStartedKinds: {},
+    inFlightErrors: 0,
+    servedAfterPromotion: 0,
+    firstWriteAfterPromotionMs: undefined,
+  }
   for (const r of o.requests) {
     if (r.ok) {
       if (r.end >= failover.promoted) {
@@ -140,7 +152,9 @@ export default defineScenario<FailoverOutcome>({
   async unavailable(variant) {
     if (variant === 'naive') return undefined
     const refused = await stewardRefuses({ connectionString: multiHostProbe })
-    return refused === undefined ? undefined : `pgsteward does not take a multi-host connection string yet (issue 16): createDatabase({ connectionString: '${multiHostProbe}' }) says "${refused}"`
+    return refused === undefined
+      ? undefined
+      : `pgsteward does not take a multi-host connection string yet (issue 16): createDatabase({ connectionString: '${multiHostProbe}' }) says "${refused}"`
   },
 
   async naive(ctx) {
@@ -165,7 +179,8 @@ export default defineScenario<FailoverOutcome>({
     ctx.note(
       `errors for work not yet started: ${f.errorsDuringPromotion} while the standby was promoted, ${f.errorsAfterPromotion} after; ${f.inFlightErrors} for writes in flight; ${f.servedAfterPromotion} writes acknowledged after the promotion, the first ${f.firstWriteAfterPromotionMs === undefined ? 'never' : `${Math.round(f.firstWriteAfterPromotionMs)} ms`} after it`,
     )
-    if (outcome.idleClientErrors !== undefined) ctx.note(`the pool emitted 'error' for ${outcome.idleClientErrors} idle client(s) of the old primary; with no listener each is an uncaught exception`)
+    if (outcome.idleClientErrors !== undefined)
+      ctx.note(`the pool emitted 'error' for ${outcome.idleClientErrors} idle client(s) of the old primary; with no listener each is an uncaught exception`)
     const errors = f.errorsBefore + f.errorsDuringPromotion + f.errorsAfterPromotion
     if (errors > 0) {
       const kinds = Object.entries(f.notStartedKinds)
@@ -173,7 +188,9 @@ export default defineScenario<FailoverOutcome>({
         .slice(0, 3)
         .map(([k, n]) => `${n} ${k}`)
         .join(', ')
-      out.push(`${errors} error(s) surfaced to callers for work not yet started: ${f.errorsDuringPromotion} during the promotion, ${f.errorsAfterPromotion} after it (${kinds})`)
+      out.push(
+        `${errors} error(s) surfaced to callers for work not yet started: ${f.errorsDuringPromotion} during the promotion, ${f.errorsAfterPromotion} after it (${kinds})`,
+      )
     }
     if (f.servedAfterPromotion === 0) out.push('no write succeeded after the standby was promoted')
     const held = new Set((await outcome.rowsOnNewPrimary()).map((r) => `${r.user_id}:${r.seq}`))

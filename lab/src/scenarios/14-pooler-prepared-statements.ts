@@ -106,7 +106,9 @@ export default defineScenario<PoolerOutcome>({
 
   async check(ctx, o) {
     const out: string[] = []
-    ctx.note(`through ${o.pgbouncer} in transaction mode, ${SERVER_POOL} server connections for ${CLIENT_POOL} clients: ${o.succeeded} of ${o.operations} operations succeeded`)
+    ctx.note(
+      `through ${o.pgbouncer} in transaction mode, ${SERVER_POOL} server connections for ${CLIENT_POOL} clients: ${o.succeeded} of ${o.operations} operations succeeded`,
+    )
     const failed = o.operations - o.succeeded
     if (failed > 0) {
       const kinds = Object.entries(o.errors)

@@ -25,7 +25,10 @@ export function reasonFromLog(lines: readonly string[]): string | undefined {
   const chosen = meaningful[at] as string
   // "configuration file ... contains errors" names no error: the lines just before it do.
   const details = /contains errors/.test(chosen)
-    ? meaningful.slice(Math.max(0, at - 5), at).filter((line) => /invalid|unrecognized|syntax error|could not|out of range/i.test(line)).map((line) => line.replace(/^LOG: +/, ''))
+    ? meaningful
+        .slice(Math.max(0, at - 5), at)
+        .filter((line) => /invalid|unrecognized|syntax error|could not|out of range/i.test(line))
+        .map((line) => line.replace(/^LOG: +/, ''))
     : []
   return [...details, chosen].join('; ')
 }

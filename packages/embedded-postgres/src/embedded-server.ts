@@ -136,7 +136,14 @@ function keepLines(chunk: Buffer, log: string[], onLog: (line: string) => void):
   if (log.length > LOG_LINES_KEPT) log.splice(0, log.length - LOG_LINES_KEPT)
 }
 
-async function initialise(binaries: PostgresBinaries, dataDir: string, password: string, user: ServerUser | undefined, log: string[], onLog: (line: string) => void): Promise<void> {
+async function initialise(
+  binaries: PostgresBinaries,
+  dataDir: string,
+  password: string,
+  user: ServerUser | undefined,
+  log: string[],
+  onLog: (line: string) => void,
+): Promise<void> {
   // Parents as the umask makes them (reachable), the data directory itself private to the server.
   await mkdir(path.dirname(dataDir), { recursive: true })
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
@@ -194,7 +201,14 @@ class RunningServer {
     if (this.#process?.pid !== undefined && this.#process.exitCode === null) this.#process.kill('SIGINT')
   }
 
-  constructor(binaries: PostgresBinaries, user: ServerUser | undefined, dataDir: string, port: number, settings: Record<string, string | number>, onLog: (line: string) => void) {
+  constructor(
+    binaries: PostgresBinaries,
+    user: ServerUser | undefined,
+    dataDir: string,
+    port: number,
+    settings: Record<string, string | number>,
+    onLog: (line: string) => void,
+  ) {
     this.#binaries = binaries
     this.#user = user
     this.#dataDir = dataDir
@@ -273,7 +287,9 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
   if (fresh) {
     const entries = await readdir(dataDir).catch(() => [] as string[])
     if (entries.length > 0) {
-      throw new EmbeddedServerError(`The PostgreSQL data directory ${dataDir} is not empty but holds no cluster (no PG_VERSION): empty it, or point to another directory.`)
+      throw new EmbeddedServerError(
+        `The PostgreSQL data directory ${dataDir} is not empty but holds no cluster (no PG_VERSION): empty it, or point to another directory.`,
+      )
     }
     state = { password: randomBytes(24).toString('base64url') }
     // Made beside its place and moved in with its password recorded: a first start killed half-way
@@ -311,7 +327,11 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
   if (legacy) {
     await replaceLegacyPassword(port, own.password).catch(async (err: unknown) => {
       await server.stop()
-      throw new EmbeddedServerError(`The cluster in ${dataDir} has no ${STATE_FILE} and its superuser password is not the one older versions set: delete the directory to start afresh.`, [], { cause: err })
+      throw new EmbeddedServerError(
+        `The cluster in ${dataDir} has no ${STATE_FILE} and its superuser password is not the one older versions set: delete the directory to start afresh.`,
+        [],
+        { cause: err },
+      )
     })
   }
   await writeState(dataDir, own, user)

@@ -75,7 +75,9 @@ export async function clearLeftoverServer(dataDir: string, owner: Owner | undefi
     log(`waiting for process ${owner.pid}, which runs the PostgreSQL server in ${dataDir}, to stop`)
     for (let waited = 0; waited < 15_000 && (await isSameProcess(owner)); waited += 250) await sleep(250)
     if (await isSameProcess(owner)) {
-      throw new EmbeddedServerError(`The PostgreSQL data directory ${dataDir} is in use by process ${owner.pid}, which is still running: stop it first, or use another data directory.`)
+      throw new EmbeddedServerError(
+        `The PostgreSQL data directory ${dataDir} is in use by process ${owner.pid}, which is still running: stop it first, or use another data directory.`,
+      )
     }
     if (!isAlive(pid)) return
   }

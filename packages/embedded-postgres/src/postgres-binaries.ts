@@ -45,7 +45,8 @@ const PLATFORMS: Record<string, string> = {
 
 async function platformPackage(): Promise<{ name: string; version: string; nativeDir: string }> {
   const name = PLATFORMS[`${os.platform()}-${os.arch()}`]
-  if (name === undefined) throw new EmbeddedServerError(`No embedded PostgreSQL binaries for ${os.platform()}-${os.arch()}: set DATABASE_URL to a PostgreSQL server instead.`)
+  if (name === undefined)
+    throw new EmbeddedServerError(`No embedded PostgreSQL binaries for ${os.platform()}-${os.arch()}: set DATABASE_URL to a PostgreSQL server instead.`)
   let exported: { postgres?: unknown }
   try {
     exported = (await import(name)) as { postgres?: unknown }
@@ -87,7 +88,9 @@ async function copyToCache(nativeDir: string, cacheDir: string, user: ServerUser
     await cp(nativeDir, staging, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true })
     await chmod(staging, 0o755)
     if ((await versionAs(binariesIn(staging).postgres, user)) === undefined) {
-      throw new EmbeddedServerError(`The PostgreSQL binaries copied to ${staging} do not run as user ${user?.name ?? 'current'}: check that ${path.dirname(cacheDir)} is on a file system that allows executables.`)
+      throw new EmbeddedServerError(
+        `The PostgreSQL binaries copied to ${staging} do not run as user ${user?.name ?? 'current'}: check that ${path.dirname(cacheDir)} is on a file system that allows executables.`,
+      )
     }
     await rename(staging, cacheDir).catch(async (err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err

@@ -141,7 +141,10 @@ describe('embedded PostgreSQL', () => {
     const started = startEmbeddedServer({ dataDir, settings: { shared_buffers: 'plenty' } })
     await assert.rejects(started, (err: unknown) => {
       assert.ok(err instanceof EmbeddedServerError, String(err))
-      assert.match(err.message, /^PostgreSQL could not start on 127\.0\.0\.1:\d+ with data in .*: FATAL: {2}invalid value for parameter "shared_buffers": "plenty"$/)
+      assert.match(
+        err.message,
+        /^PostgreSQL could not start on 127\.0\.0\.1:\d+ with data in .*: FATAL: {2}invalid value for parameter "shared_buffers": "plenty"$/,
+      )
       assert.doesNotMatch(err.message, /\n/)
       assert.ok(err.log.length > 0)
       return true
@@ -159,7 +162,11 @@ describe('embedded PostgreSQL', () => {
     const signals = ['SIGINT', 'SIGTERM', 'exit'] as const
     const before = signals.map((s) => process.listenerCount(s))
     const { startEmbeddedServer } = await import('../src/embedded-server.ts')
-    assert.deepEqual(signals.map((s) => process.listenerCount(s)), before, 'importing changed nothing')
+    assert.deepEqual(
+      signals.map((s) => process.listenerCount(s)),
+      before,
+      'importing changed nothing',
+    )
     const server = await startEmbeddedServer()
     try {
       assert.equal(process.listenerCount('SIGINT'), before[0])
@@ -171,6 +178,10 @@ describe('embedded PostgreSQL', () => {
     } finally {
       await server.stop({ removeData: true })
     }
-    assert.deepEqual(signals.map((s) => process.listenerCount(s)), before, 'stop() leaves nothing behind')
+    assert.deepEqual(
+      signals.map((s) => process.listenerCount(s)),
+      before,
+      'stop() leaves nothing behind',
+    )
   })
 })

@@ -152,12 +152,16 @@ const MAX_SKIPPED_FRAMES = 30
 function checkOptions(options: DashboardOptions): { basePath: string; intervalMs: number; maxClients: number } {
   const basePath = (options.basePath ?? DEFAULT_BASE_PATH).replace(/\/+$/, '')
   if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(basePath)) {
-    throw new MisuseError(`createDashboard: basePath ${JSON.stringify(options.basePath)} must be a path such as '/dashboard' or '/ops/pool' (letters, digits, . _ ~ - between slashes).`)
+    throw new MisuseError(
+      `createDashboard: basePath ${JSON.stringify(options.basePath)} must be a path such as '/dashboard' or '/ops/pool' (letters, digits, . _ ~ - between slashes).`,
+    )
   }
   const intervalMs = options.intervalMs ?? 1_000
-  if (!Number.isSafeInteger(intervalMs) || intervalMs < 200) throw new MisuseError(`createDashboard: intervalMs must be an integer of at least 200 (milliseconds), got ${String(intervalMs)}.`)
+  if (!Number.isSafeInteger(intervalMs) || intervalMs < 200)
+    throw new MisuseError(`createDashboard: intervalMs must be an integer of at least 200 (milliseconds), got ${String(intervalMs)}.`)
   const maxClients = options.maxClients ?? 20
-  if (!Number.isSafeInteger(maxClients) || maxClients < 1) throw new MisuseError(`createDashboard: maxClients must be a positive integer, got ${String(maxClients)}.`)
+  if (!Number.isSafeInteger(maxClients) || maxClients < 1)
+    throw new MisuseError(`createDashboard: maxClients must be a positive integer, got ${String(maxClients)}.`)
   return { basePath, intervalMs, maxClients }
 }
 
@@ -193,7 +197,8 @@ export function createDashboard(db: Database, options: DashboardOptions = {}): D
   const stream = (req: IncomingMessage, res: ServerResponse, requestOptions: DashboardRequestOptions | undefined): void => {
     if (closed) return plain(res, 503, 'The dashboard is closed.')
     if (internals.pool.closing) return plain(res, 503, 'The database is closing.')
-    if (streams.size >= maxClients) return plain(res, 503, `Too many dashboard pages open (maxClients ${maxClients}): close one and retry.`, { 'retry-after': '10' })
+    if (streams.size >= maxClients)
+      return plain(res, 503, `Too many dashboard pages open (maxClients ${maxClients}): close one and retry.`, { 'retry-after': '10' })
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
@@ -229,10 +234,13 @@ export function createDashboard(db: Database, options: DashboardOptions = {}): D
     res.on('close', finish)
     req.on('close', finish)
     if (requestOptions?.streamUntil !== undefined) {
-      expiry = setTimeout(() => {
-        if (!res.writableEnded) res.end('event: expired\ndata: {}\n\n')
-        finish()
-      }, Math.max(0, requestOptions.streamUntil - Date.now()))
+      expiry = setTimeout(
+        () => {
+          if (!res.writableEnded) res.end('event: expired\ndata: {}\n\n')
+          finish()
+        },
+        Math.max(0, requestOptions.streamUntil - Date.now()),
+      )
       expiry.unref()
     }
     unsubscribe = sampler.subscribe(subscriber)

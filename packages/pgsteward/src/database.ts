@@ -32,7 +32,6 @@ import { logSlowStatements } from './observe/slow-statement-log.js'
 import { Listener, type ListenOptions } from './listen/listener.js'
 import { sql, type CompiledQuery } from './sql.js'
 
-
 /** A session's or a transaction's callback, run on its lease by `#startOnLease`. */
 type ScopeCallback<T> = ((session: Session) => Promise<T>) | ((tx: Transaction) => Promise<T>)
 /**
@@ -184,7 +183,8 @@ export class Database extends QueryableBase {
       })
       this.#router = new ReadRouter(replicas, options.replicaWaitMs)
     }
-    if (options.logger !== undefined && options.slowStatementMs > 0) logSlowStatements(this.#pool, options.logger, options.slowStatementMs, options.applicationName)
+    if (options.logger !== undefined && options.slowStatementMs > 0)
+      logSlowStatements(this.#pool, options.logger, options.slowStatementMs, options.applicationName)
   }
 
   /**
@@ -281,7 +281,11 @@ export class Database extends QueryableBase {
     const current = this.#als.getStore()
     if (current !== undefined && !options?.independent) {
       if (options?.signal !== undefined || options?.timeoutMs !== undefined) {
-        return Promise.reject(new MisuseError('db.session inside an open scope joins it and cannot take its own signal or timeoutMs: pass independent: true for a separate session.'))
+        return Promise.reject(
+          new MisuseError(
+            'db.session inside an open scope joins it and cannot take its own signal or timeoutMs: pass independent: true for a separate session.',
+          ),
+        )
       }
       return this.#als.run(current, () => fn(current))
     }
@@ -400,7 +404,9 @@ export class Database extends QueryableBase {
   writeToken(): Promise<string> {
     if (this.#als.getStore() !== undefined) {
       return Promise.reject(
-        new MisuseError('db.writeToken() inside a session or transaction cannot cover what it has not committed yet: call it after the transaction (or session) has ended.'),
+        new MisuseError(
+          'db.writeToken() inside a session or transaction cannot cover what it has not committed yet: call it after the transaction (or session) has ended.',
+        ),
       )
     }
     return this.#currentToken()
@@ -435,7 +441,13 @@ export class Database extends QueryableBase {
    * needs (the pool's waiter, one closure context with its grant and fail, one promise and its
    * continuation): with ten thousand queued, every closure counts.
    */
-  #withLease<T>(kind: LeaseKind, openedAt: CallSite | undefined, options: SessionOptions | TransactionOptions | undefined, holder: Scope | undefined, fn: ScopeCallback<T>): Promise<T> {
+  #withLease<T>(
+    kind: LeaseKind,
+    openedAt: CallSite | undefined,
+    options: SessionOptions | TransactionOptions | undefined,
+    holder: Scope | undefined,
+    fn: ScopeCallback<T>,
+  ): Promise<T> {
     const outer = holder?.lease.heldChain ?? []
     if (options?.signal !== undefined || options?.timeoutMs !== undefined) return this.#withGuardedLease(kind, openedAt, options, outer, fn)
     const pool = this.#pool
@@ -475,7 +487,14 @@ export class Database extends QueryableBase {
    * waiter, this promise and its continuation. The lease is built in the continuation, in the
    * caller's async context.
    */
-  #queueForLease<T>(kind: LeaseKind, openedAt: CallSite | undefined, options: TransactionOptions | undefined, outer: readonly PooledConnection[], fn: ScopeCallback<T>, traced: ReturnType<Pool['instrumentation']['acquire']>): Promise<T> {
+  #queueForLease<T>(
+    kind: LeaseKind,
+    openedAt: CallSite | undefined,
+    options: TransactionOptions | undefined,
+    outer: readonly PooledConnection[],
+    fn: ScopeCallback<T>,
+    traced: ReturnType<Pool['instrumentation']['acquire']>,
+  ): Promise<T> {
     const pool = this.#pool
     return new Promise<PooledConnection>((resolve, reject) => pool.acquire({ site: openedAt, heldBy: outer }, resolve, reject)).then(
       (conn) => {
@@ -525,15 +544,26 @@ export class Database extends QueryableBase {
     )
   }
 
-  async #withGuardedLease<T>(kind: LeaseKind, openedAt: CallSite | undefined, options: SessionOptions | TransactionOptions, outer: readonly PooledConnection[], fn: ScopeCallback<T>): Promise<T> {
+  async #withGuardedLease<T>(
+    kind: LeaseKind,
+    openedAt: CallSite | undefined,
+    options: SessionOptions | TransactionOptions,
+    outer: readonly PooledConnection[],
+    fn: ScopeCallback<T>,
+  ): Promise<T> {
     const abort = AbortScope.from(options.signal, options.timeoutMs) as AbortScope
     try {
       const lease = await openLease(this.#pool, kind, openedAt, { signal: abort.signal }, outer)
       try {
-        return await guard(lease, (l) => {
-          const { work, end } = this.#startOnLease(l, fn, options)
-          return end === undefined ? work : work.finally(end)
-        }, abort.signal, this.#options.cancelGraceMs)
+        return await guard(
+          lease,
+          (l) => {
+            const { work, end } = this.#startOnLease(l, fn, options)
+            return end === undefined ? work : work.finally(end)
+          },
+          abort.signal,
+          this.#options.cancelGraceMs,
+        )
       } finally {
         await this.#endLease(lease)
       }

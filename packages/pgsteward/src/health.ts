@@ -49,6 +49,12 @@ export async function checkHealth(host: ScopeHost, timeoutMs: number): Promise<H
       ...(degraded ? { reason: queued > 0 ? `${queued} requests were waiting for a connection` : 'every connection was in use' } : {}),
     }
   } catch (err) {
-    return { status: 'down', latencyMs: elapsed(), pool: pool.snapshot(), server: { version: pool.serverVersion }, reason: err instanceof Error ? err.message : String(err) }
+    return {
+      status: 'down',
+      latencyMs: elapsed(),
+      pool: pool.snapshot(),
+      server: { version: pool.serverVersion },
+      reason: err instanceof Error ? err.message : String(err),
+    }
   }
 }

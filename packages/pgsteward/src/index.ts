@@ -18,15 +18,7 @@ export type { HealthReport } from './health.js'
 export type { ListenOptions } from './listen/listener.js'
 export type { QueryResult, Row } from './query-result.js'
 export type { FieldDescription } from './wire/result-builder.js'
-export type {
-  IsolationLevel,
-  Queryable,
-  Session,
-  SessionOptions,
-  StatementOptions,
-  Transaction,
-  TransactionOptions,
-} from './scope/scope-types.js'
+export type { IsolationLevel, Queryable, Session, SessionOptions, StatementOptions, Transaction, TransactionOptions } from './scope/scope-types.js'
 export {
   PgStewardError,
   ConfigError,

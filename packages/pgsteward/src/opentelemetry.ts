@@ -160,7 +160,13 @@ class DatabaseTelemetry implements Observer {
   /** The one-shot statement whose wait for a connection starts next: one-shots ask for a connection right after announcing themselves. */
   #oneShot: Span | undefined
 
-  constructor(internals: DatabaseInternals, tracer: Tracer | undefined, operationDuration: Histogram | undefined, poolName: string, waitSpans: 'waited' | 'all' | 'none') {
+  constructor(
+    internals: DatabaseInternals,
+    tracer: Tracer | undefined,
+    operationDuration: Histogram | undefined,
+    poolName: string,
+    waitSpans: 'waited' | 'all' | 'none',
+  ) {
     this.#internals = internals
     this.#tracer = tracer
     this.#operationDuration = operationDuration
@@ -188,7 +194,11 @@ class DatabaseTelemetry implements Observer {
     let span: Span | undefined
     const tracer = this.#tracer
     if (tracer !== undefined) {
-      const attributes: Attributes = { ...this.#base, ...this.#serverOf(start.connectionId), 'db.query.text': start.via === 'pgsteward' ? start.text : label.redacted }
+      const attributes: Attributes = {
+        ...this.#base,
+        ...this.#serverOf(start.connectionId),
+        'db.query.text': start.via === 'pgsteward' ? start.text : label.redacted,
+      }
       if (label.summary !== undefined) attributes['db.query.summary'] = label.summary
       attributes['pgsteward.scope'] = start.scope
       attributes['pgsteward.via'] = start.via
@@ -289,7 +299,8 @@ class DatabaseTelemetry implements Observer {
     return (end, endedAt) => {
       if (end.error !== undefined && end.error !== null) {
         const failure = markFailed(current.attempt, end.error, undefined)
-        if (end.willRetry) current.span.addEvent('pgsteward.transaction.retry', { 'pgsteward.transaction.attempt': start.attempt, 'error.type': failure.type }, epochMs(endedAt))
+        if (end.willRetry)
+          current.span.addEvent('pgsteward.transaction.retry', { 'pgsteward.transaction.attempt': start.attempt, 'error.type': failure.type }, epochMs(endedAt))
       }
       current.attempt.end(epochMs(endedAt))
       if (end.willRetry) return
@@ -328,7 +339,9 @@ class DatabaseTelemetry implements Observer {
 export function instrumentDatabase(db: Database, options: OpenTelemetryOptions = {}): OpenTelemetryInstrumentation {
   const internals = internalsOf(db)
   if (instrumented.has(db)) {
-    throw new MisuseError('This database already records OpenTelemetry: call instrumentDatabase once per database (disable() the first to start again with other options).')
+    throw new MisuseError(
+      'This database already records OpenTelemetry: call instrumentDatabase once per database (disable() the first to start again with other options).',
+    )
   }
   instrumented.add(db)
   const poolName = options.poolName ?? internals.options.applicationName
@@ -348,9 +361,18 @@ export function instrumentDatabase(db: Database, options: OpenTelemetryOptions =
       description: 'The number of connections that are currently in state described by the state attribute.',
       unit: '{connection}',
     })
-    const idleMax = meter.createObservableUpDownCounter('db.client.connection.idle.max', { description: 'The maximum number of idle open connections allowed.', unit: '{connection}' })
-    const idleMin = meter.createObservableUpDownCounter('db.client.connection.idle.min', { description: 'The minimum number of idle open connections allowed.', unit: '{connection}' })
-    const max = meter.createObservableUpDownCounter('db.client.connection.max', { description: 'The maximum number of open connections allowed.', unit: '{connection}' })
+    const idleMax = meter.createObservableUpDownCounter('db.client.connection.idle.max', {
+      description: 'The maximum number of idle open connections allowed.',
+      unit: '{connection}',
+    })
+    const idleMin = meter.createObservableUpDownCounter('db.client.connection.idle.min', {
+      description: 'The minimum number of idle open connections allowed.',
+      unit: '{connection}',
+    })
+    const max = meter.createObservableUpDownCounter('db.client.connection.max', {
+      description: 'The maximum number of open connections allowed.',
+      unit: '{connection}',
+    })
     const pending = meter.createObservableUpDownCounter('db.client.connection.pending_requests', {
       description: 'The number of current pending requests for an open connection.',
       unit: '{request}',
@@ -373,7 +395,8 @@ export function instrumentDatabase(db: Database, options: OpenTelemetryOptions =
     meter.addBatchObservableCallback(observe, observables)
     undo.push(() => meter.removeBatchObservableCallback(observe, observables))
 
-    const seconds = (name: string, description: string): Histogram => meter.createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: POOL_BUCKETS } })
+    const seconds = (name: string, description: string): Histogram =>
+      meter.createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: POOL_BUCKETS } })
     const waitTime = seconds('db.client.connection.wait_time', 'The time it took to obtain an open connection from the pool.')
     const useTime = seconds('db.client.connection.use_time', 'The time between borrowing a connection and returning it to the pool.')
     const createTime = seconds('db.client.connection.create_time', 'The time it took to create a new connection.')

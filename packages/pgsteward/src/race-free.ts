@@ -62,7 +62,9 @@ function checkKey(key: Record<string, unknown>, helper: string): void {
   if (entries.length === 0) throw new MisuseError(`${helper} needs at least one key column.`)
   for (const [column, value] of entries) {
     if (value === null || value === undefined) {
-      throw new MisuseError(`${helper}: key column ${column} is ${String(value)}. NULL never equals NULL, so the row could never be found again; give every key column a value.`)
+      throw new MisuseError(
+        `${helper}: key column ${column} is ${String(value)}. NULL never equals NULL, so the row could never be found again; give every key column a value.`,
+      )
     }
   }
 }

@@ -29,7 +29,7 @@ async function roundTrips(db: Database, work: () => Promise<unknown>): Promise<{
 }
 
 describe('BEGIN sent with the first statement', () => {
-  it('costs no round trip of its own: UPDATE + SELECT + COMMIT is three, and the result is the statement\'s', async () => {
+  it("costs no round trip of its own: UPDATE + SELECT + COMMIT is three, and the result is the statement's", async () => {
     const db = ctx.open({ pool: { max: 1, min: 1 } }, tap.url)
     let updated: unknown
     const trips = await roundTrips(db, () =>
@@ -47,15 +47,23 @@ describe('BEGIN sent with the first statement', () => {
   it('runs the first statement inside the transaction with the requested characteristics', async () => {
     const db = ctx.open({ pool: { max: 1 } })
     const [pipelined, alone] = await Promise.all([
-      db.transaction((tx) => tx.one<{ iso: string; ro: string }>(sql`SELECT current_setting(${'transaction_isolation'}) AS iso, current_setting('transaction_read_only') AS ro`), {
-        isolation: 'serializable',
-        readOnly: true,
-      }),
+      db.transaction(
+        (tx) =>
+          tx.one<{ iso: string; ro: string }>(sql`SELECT current_setting(${'transaction_isolation'}) AS iso, current_setting('transaction_read_only') AS ro`),
+        {
+          isolation: 'serializable',
+          readOnly: true,
+        },
+      ),
       // No parameters: node-postgres sends it with the simple protocol, so BEGIN goes first on its own.
-      db.transaction((tx) => tx.one<{ iso: string; ro: string }>(sql`SELECT current_setting('transaction_isolation') AS iso, current_setting('transaction_read_only') AS ro`), {
-        isolation: 'repeatable read',
-        readOnly: true,
-      }),
+      db.transaction(
+        (tx) =>
+          tx.one<{ iso: string; ro: string }>(sql`SELECT current_setting('transaction_isolation') AS iso, current_setting('transaction_read_only') AS ro`),
+        {
+          isolation: 'repeatable read',
+          readOnly: true,
+        },
+      ),
     ])
     assert.deepEqual(pipelined, { iso: 'serializable', ro: 'on' })
     assert.deepEqual(alone, { iso: 'repeatable read', ro: 'on' })
@@ -128,7 +136,7 @@ describe('BEGIN sent with the first statement', () => {
     assert.deepEqual(rows, [{ iso: 'repeatable read' }, { iso: 'repeatable read' }, { iso: 'repeatable read' }])
   })
 
-  it('retries re-open the transaction with the next attempt\'s first statement', async () => {
+  it("retries re-open the transaction with the next attempt's first statement", async () => {
     const db = ctx.open({ pool: { max: 1 } })
     let attempts = 0
     const n = await db.transaction(async (tx) => {
@@ -141,7 +149,7 @@ describe('BEGIN sent with the first statement', () => {
       return row.n
     })
     assert.equal(attempts, 2)
-    assert.equal(n, 10, 'the first attempt\'s write was rolled back')
+    assert.equal(n, 10, "the first attempt's write was rolled back")
     assert.deepEqual(await ctx.admin('SELECT n FROM counter WHERE id = 2'), [{ n: 10 }])
   })
 })

@@ -88,9 +88,11 @@ describe('cancellation', () => {
     }
     // 500 transactions, 40 at a time against a pool of 10: some abort while queued for a connection.
     const ids = Array.from({ length: 500 }, (_, i) => i)
-    await Promise.all(Array.from({ length: 40 }, async (_, lane) => {
-      for (let i = lane; i < ids.length; i += 40) await run(i)
-    }))
+    await Promise.all(
+      Array.from({ length: 40 }, async (_, lane) => {
+        for (let i = lane; i < ids.length; i += 40) await run(i)
+      }),
+    )
     assert.equal(outcomes.size, 500)
     assert.equal(lateness.length, [...outcomes.values()].filter((o) => o.abortedFirst).length, 'every aborted caller settled')
     for (const point of POINTS) {
@@ -105,7 +107,11 @@ describe('cancellation', () => {
     const stats = db.stats()
     assert.equal(stats.idle, stats.total)
     const activity = await ctx.activity(db.applicationName)
-    assert.deepEqual(activity.filter((a) => a.state !== 'idle'), [], 'nothing active or idle in transaction on the server')
+    assert.deepEqual(
+      activity.filter((a) => a.state !== 'idle'),
+      [],
+      'nothing active or idle in transaction on the server',
+    )
     // What the callers were told is what happened.
     const rows = new Set((await ctx.admin<{ id: number }>('SELECT id FROM storm WHERE id >= 0')).map((r) => r.id))
     for (const [id, o] of outcomes) {
@@ -135,7 +141,10 @@ describe('cancellation', () => {
 
   it('an already-aborted signal never takes a connection', async () => {
     const db = ctx.open({ pool: { max: 1 } })
-    await assert.rejects(db.transaction(async () => 'x', { signal: AbortSignal.abort('gone') }), AbortedError)
+    await assert.rejects(
+      db.transaction(async () => 'x', { signal: AbortSignal.abort('gone') }),
+      AbortedError,
+    )
     assert.equal(db.stats().counters.acquired, 0)
   })
 })

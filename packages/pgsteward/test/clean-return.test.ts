@@ -54,10 +54,9 @@ describe('returning connections to the pool', () => {
       await tx.query(sql`INSERT INTO t VALUES (100) ON CONFLICT DO NOTHING`)
     })
     assert.equal(db.stats().counters.resets, 0)
-    const calls = await ctx.admin<{ calls: string }>(
-      `SELECT count(*) AS calls FROM pg_stat_activity WHERE application_name = $1 AND query ILIKE 'DISCARD%'`,
-      [db.applicationName],
-    )
+    const calls = await ctx.admin<{ calls: string }>(`SELECT count(*) AS calls FROM pg_stat_activity WHERE application_name = $1 AND query ILIKE 'DISCARD%'`, [
+      db.applicationName,
+    ])
     assert.equal(calls[0]?.calls, '0')
   })
 
@@ -74,11 +73,7 @@ describe('returning connections to the pool', () => {
     // Cancelled and cleaned, so the one connection was lent again; a statement left running would have had it destroyed.
     assert.equal(db.stats().counters.destroyed.unclean, 0)
     assert.equal(db.stats().counters.created, 1)
-    await eventually(
-      async () => (await ctx.activity(db.applicationName)).every((a) => a.state === 'idle'),
-      2_000,
-      'no active query left on the server',
-    )
+    await eventually(async () => (await ctx.activity(db.applicationName)).every((a) => a.state === 'idle'), 2_000, 'no active query left on the server')
   })
 
   it('a statement that fails before reaching the server (a value that cannot be serialised) rejects at once; the pool stays usable', async () => {

@@ -18,8 +18,14 @@ describe('close()', () => {
     )
     const closing = db.close({ timeoutMs: 5_000 })
     await assert.rejects(db.query(sql`SELECT 1`), PoolClosedError)
-    await assert.rejects(db.transaction(async () => undefined), (e: unknown) => e instanceof PoolClosedError && /closed/.test(e.message))
-    assert.deepEqual((await Promise.all(inFlight)).map((r) => r.n), [1, 2, 3])
+    await assert.rejects(
+      db.transaction(async () => undefined),
+      (e: unknown) => e instanceof PoolClosedError && /closed/.test(e.message),
+    )
+    assert.deepEqual(
+      (await Promise.all(inFlight)).map((r) => r.n),
+      [1, 2, 3],
+    )
     await closing
     assert.equal(db.stats().total, 0)
     assert.equal((await ctx.activity(db.applicationName)).length, 0, 'no server session left')

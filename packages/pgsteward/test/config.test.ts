@@ -56,7 +56,10 @@ describe('configuration validation', () => {
   it('never prints the password it rejects', () => {
     assert.throws(
       () => createDatabase({ password: 12345678 } as unknown as DatabaseOptions),
-      (err: unknown) => err instanceof ConfigError && /password must be a string or a function returning one, got a number/.test(err.message) && !err.message.includes('12345678'),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        /password must be a string or a function returning one, got a number/.test(err.message) &&
+        !err.message.includes('12345678'),
     )
   })
 
@@ -105,14 +108,24 @@ describe('configuration defects (issue 13, defect 9)', () => {
       db.transaction(async () => undefined, { retry: { maxx: 3 } } as never),
       (e: unknown) => e instanceof MisuseError && /Unknown option retry\.maxx\. Did you mean retry\.max\?/.test(e.message),
     )
-    await assert.rejects(db.session(async () => undefined, { isolation: 'serializable' } as never), (e: unknown) => e instanceof MisuseError && /Unknown option isolation/.test(e.message))
-    await assert.rejects(db.transaction(async () => undefined, { isolation: 'snapshot' } as never), MisuseError)
+    await assert.rejects(
+      db.session(async () => undefined, { isolation: 'serializable' } as never),
+      (e: unknown) => e instanceof MisuseError && /Unknown option isolation/.test(e.message),
+    )
+    await assert.rejects(
+      db.transaction(async () => undefined, { isolation: 'snapshot' } as never),
+      MisuseError,
+    )
   })
 
   it('lists type errors and contradictions together', () => {
     assert.throws(
       () => createDatabase({ strict: 'yes', pool: { min: 5, max: 2 } } as unknown as DatabaseOptions),
-      (err: unknown) => err instanceof ConfigError && err.problems.length === 2 && /strict must be/.test(err.message) && /pool\.min \(5\) is greater than pool\.max \(2\)/.test(err.message),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.problems.length === 2 &&
+        /strict must be/.test(err.message) &&
+        /pool\.min \(5\) is greater than pool\.max \(2\)/.test(err.message),
     )
   })
 

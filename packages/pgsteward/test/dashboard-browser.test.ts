@@ -20,7 +20,16 @@ import { createDashboard } from 'pgsteward/dashboard'
 import { setup } from './support.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
 const OUTPUT = fileURLToPath(new URL('../test-output/', import.meta.url))
 const skip = existsSync(CHROMIUM) ? false : `Chromium not found at ${CHROMIUM}: install it with apt-get install -y chromium`
 
@@ -128,7 +137,10 @@ describe('the live dashboard in headless Chromium', { skip }, () => {
     const rate = shows(page, 'statementsPerSecond', { above: 0 }, 'statements per second above 0')
     let sent = 0
     let seen = false
-    void rate.then(() => (seen = true), () => undefined)
+    void rate.then(
+      () => (seen = true),
+      () => undefined,
+    )
     await Promise.all(
       Array.from({ length: 3 }, async () => {
         while (!seen && sent < 3_000) {
@@ -157,7 +169,11 @@ describe('the live dashboard in headless Chromium', { skip }, () => {
     await phone.locator('#slowest code').first().waitFor({ timeout: PAGE_TIMEOUT_MS })
     const layout = await phone.evaluate(() => {
       const page = globalThis as unknown as PageGlobals
-      return { scrollWidth: page.document.documentElement.scrollWidth, width: page.innerWidth, background: page.getComputedStyle(page.document.body).backgroundColor }
+      return {
+        scrollWidth: page.document.documentElement.scrollWidth,
+        width: page.innerWidth,
+        background: page.getComputedStyle(page.document.body).backgroundColor,
+      }
     })
     assert.ok(layout.scrollWidth <= layout.width, `no sideways scrolling on a phone: ${layout.scrollWidth} > ${layout.width}`)
     const [r, g, b] = (layout.background.match(/\d+/g) ?? []).map(Number) as [number, number, number]

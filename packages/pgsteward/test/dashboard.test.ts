@@ -27,12 +27,15 @@ async function serve(dashboard: Dashboard): Promise<string> {
 
 function get(url: string, method = 'GET'): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
-    http.request(url, { method }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => (body += chunk))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
-    }).on('error', reject).end()
+    http
+      .request(url, { method }, (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => (body += chunk))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
+      })
+      .on('error', reject)
+      .end()
   })
 }
 
@@ -229,7 +232,10 @@ describe('the dashboard handler', () => {
 
   it('refuses a base path or interval it cannot serve, naming the fix', () => {
     const db = ctx.open()
-    assert.throws(() => createDashboard(db, { basePath: 'dashboard' }), (err: unknown) => err instanceof MisuseError && /basePath "dashboard" must be a path/.test(err.message))
+    assert.throws(
+      () => createDashboard(db, { basePath: 'dashboard' }),
+      (err: unknown) => err instanceof MisuseError && /basePath "dashboard" must be a path/.test(err.message),
+    )
     assert.throws(() => createDashboard(db, { basePath: '/a b' }), MisuseError)
     assert.throws(() => createDashboard(db, { intervalMs: 10 }), /at least 200/)
     assert.throws(() => createDashboard({} as Database), /Not a pgsteward database/)

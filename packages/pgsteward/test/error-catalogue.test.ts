@@ -46,7 +46,10 @@ describe('error catalogue', () => {
     const exported = Object.entries(api).filter(([, v]) => typeof v === 'function' && v.prototype instanceof api.PgStewardError)
     const sampled = new Set(samples.map(([, e]) => e.constructor))
     const abstract = new Set<unknown>([api.DatabaseError, api.IntegrityConstraintError])
-    assert.deepEqual(exported.filter(([, v]) => !sampled.has(v as never) && !abstract.has(v)).map(([k]) => k), [])
+    assert.deepEqual(
+      exported.filter(([, v]) => !sampled.has(v as never) && !abstract.has(v)).map(([k]) => k),
+      [],
+    )
   })
 
   for (const [code, error] of samples) {

@@ -68,7 +68,10 @@ describe('COPY through the pg facade (pg-copy-streams)', () => {
     const pool = db.asPgPool()
     const ingest = pool.query(copyFrom('COPY measurement (id, reading) FROM STDIN'))
     await pipeline(rows(1001, 20), ingest)
-    assert.deepEqual(await storedIds(1001, 1020), Array.from({ length: 20 }, (_, i) => 1001 + i))
+    assert.deepEqual(
+      await storedIds(1001, 1020),
+      Array.from({ length: 20 }, (_, i) => 1001 + i),
+    )
   })
 
   it('inside db.transaction, COPY FROM and COPY TO run on the transaction: the rows are visible to it and gone after its rollback', async () => {

@@ -153,7 +153,11 @@ describe('nothing sent through the facade ends the outer transaction early', () 
       db.transaction(async (tx) => {
         await tx.query(sql`INSERT INTO account VALUES (31, 'still-rolled-back', 1)`)
         for (const statement of ['COMMIT', 'commit work', 'BEGIN', 'ROLLBACK', 'abort']) {
-          await assert.rejects(pool.query(statement), (e: unknown) => e instanceof MisuseError && /would act on the outer transaction/.test(e.message), statement)
+          await assert.rejects(
+            pool.query(statement),
+            (e: unknown) => e instanceof MisuseError && /would act on the outer transaction/.test(e.message),
+            statement,
+          )
         }
         throw new Error('outer rollback')
       }),
@@ -169,7 +173,13 @@ describe('nothing sent through the facade ends the outer transaction early', () 
         await tx.query(sql`INSERT INTO account VALUES (32, 'not-committed', 1)`)
         const client = await pool.connect()
         await client.query('BEGIN')
-        for (const statement of ["SELECT 1; COMMIT; SELECT 'after'", "/* note */ select 'x;'; commit", 'COMMIT AND CHAIN', "PREPARE TRANSACTION 'x'", "COMMIT PREPARED 'x'"]) {
+        for (const statement of [
+          "SELECT 1; COMMIT; SELECT 'after'",
+          "/* note */ select 'x;'; commit",
+          'COMMIT AND CHAIN',
+          "PREPARE TRANSACTION 'x'",
+          "COMMIT PREPARED 'x'",
+        ]) {
           await assert.rejects(client.query(statement), MisuseError, statement)
         }
         await client.query('COMMIT')

@@ -9,7 +9,16 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { startReplicatedPair, withClient, type ReplicatedPair } from '@pgsteward/testkit'
-import { AdminShutdownError, AmbiguousCommitError, ConnectionLostError, createDatabase, ReadOnlyTransactionError, sql, type Database, type DatabaseOptions } from 'pgsteward'
+import {
+  AdminShutdownError,
+  AmbiguousCommitError,
+  ConnectionLostError,
+  createDatabase,
+  ReadOnlyTransactionError,
+  sql,
+  type Database,
+  type DatabaseOptions,
+} from 'pgsteward'
 import { eventually, warm } from './support.ts'
 
 const opened: Database[] = []
@@ -74,7 +83,11 @@ describe('failover to a promoted standby', () => {
         () => 'committed',
         (e: unknown) => e,
       )
-    await eventually(async () => (await sessions(pair.primary.url, 'failover', "wait_event = 'PgSleep'")) === 2, 30_000, 'both in-flight transactions sleeping on the primary')
+    await eventually(
+      async () => (await sessions(pair.primary.url, 'failover', "wait_event = 'PgSleep'")) === 2,
+      30_000,
+      'both in-flight transactions sleeping on the primary',
+    )
     assert.equal(await sessions(pair.primary.url, 'failover', "query = 'COMMIT'"), 1, 'one of them is inside COMMIT')
 
     // Queued: both connections are lent, so this waits in the pool when the failover starts.
@@ -105,7 +118,8 @@ describe('failover to a promoted standby', () => {
       Array.from({ length: 11 }, (_, i) => i),
     )
     // From now on only the new primary is used, and the interrupted transactions left nothing behind.
-    for (let i = 0; i < 10; i++) assert.deepEqual(await db.one(sql`SELECT inet_server_port() AS port, pg_is_in_recovery() AS standby`), { port: S, standby: false })
+    for (let i = 0; i < 10; i++)
+      assert.deepEqual(await db.one(sql`SELECT inet_server_port() AS port, pg_is_in_recovery() AS standby`), { port: S, standby: false })
     assert.deepEqual(await admin(pair.standby.url, 'SELECT id FROM writes WHERE id < 0 UNION ALL SELECT id FROM slow_commit'), [])
     assert.equal(db.stats().total, await sessions(pair.standby.url, 'failover'))
   })

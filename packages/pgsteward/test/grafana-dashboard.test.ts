@@ -54,12 +54,15 @@ describe('the Grafana dashboard', () => {
     const leaked = new Promise<void>((resolve) => db.once('leak', () => resolve()))
     await db.session(() => leaked)
     let attempt = 0
-    await db.transaction(async (tx) => {
-      if (++attempt === 1) await tx.query(sql`DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$`)
-      tx.afterCommit(() => {
-        throw new Error('hook failed')
-      })
-    }, { retry: { max: 1, baseDelayMs: 1, maxDelayMs: 1 } })
+    await db.transaction(
+      async (tx) => {
+        if (++attempt === 1) await tx.query(sql`DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$`)
+        tx.afterCommit(() => {
+          throw new Error('hook failed')
+        })
+      },
+      { retry: { max: 1, baseDelayMs: 1, maxDelayMs: 1 } },
+    )
     let release: () => void = () => undefined
     const gate = new Promise<void>((resolve) => (release = resolve))
     const holders = [db.session(() => gate), db.session(() => gate)]
@@ -85,7 +88,12 @@ describe('the Grafana dashboard', () => {
         }
       }
     }
-    for (const family of ['pgsteward_query_duration_seconds_bucket', 'pgsteward_pool_acquire_wait_seconds_bucket', 'pgsteward_pool_connections', 'pgsteward_pool_leaks_total']) {
+    for (const family of [
+      'pgsteward_query_duration_seconds_bucket',
+      'pgsteward_pool_acquire_wait_seconds_bucket',
+      'pgsteward_pool_connections',
+      'pgsteward_pool_leaks_total',
+    ]) {
       assert.ok(used.has(family), `the dashboard shows ${family}`)
     }
   })
@@ -107,7 +115,14 @@ describe('the Grafana dashboard', () => {
     for (let i = 0; i < 4; i++) await db.query(sql`SELECT ${i}::int`)
     await db.query(sql`SELECT 1 / ${0}::int`).catch(() => undefined)
     const text = await registry.metrics()
-    const count = (outcome: string): number => Number(/ (\d+)$/.exec(text.split('\n').find((l) => l.startsWith('pgsteward_query_duration_seconds_count{') && l.includes('pool="q"') && l.includes(`outcome="${outcome}"`)) ?? '')?.[1])
+    const count = (outcome: string): number =>
+      Number(
+        / (\d+)$/.exec(
+          text
+            .split('\n')
+            .find((l) => l.startsWith('pgsteward_query_duration_seconds_count{') && l.includes('pool="q"') && l.includes(`outcome="${outcome}"`)) ?? '',
+        )?.[1],
+      )
     assert.equal(count('success'), 4)
     assert.equal(count('error'), 1)
     assert.match(text, /# TYPE pgsteward_query_duration_seconds histogram/)

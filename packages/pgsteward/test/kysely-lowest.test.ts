@@ -23,7 +23,12 @@ after(() => kysely.destroy())
 
 describe('Kysely 0.28 on db.asPgPool()', () => {
   it('commits, rolls back, and streams (leaving a stream early returns its connection)', async () => {
-    await kysely.transaction().execute((trx) => trx.insertInto('item').values([{ label: 'a' }, { label: 'b' }]).execute())
+    await kysely.transaction().execute((trx) =>
+      trx
+        .insertInto('item')
+        .values([{ label: 'a' }, { label: 'b' }])
+        .execute(),
+    )
     await assert.rejects(
       kysely.transaction().execute(async (trx) => {
         await trx.insertInto('item').values({ label: 'gone' }).execute()

@@ -18,8 +18,9 @@ after(() => kysely.destroy())
 /** Our backends still running a statement whose text contains `marker` (Kysely's own cancel statement excluded). */
 async function running(applicationName: string, marker: string): Promise<number> {
   const sessions = await ctx.activity(applicationName)
-  return sessions.filter((s) => s.state === 'active' && s.query.includes(marker) && !s.query.includes('pg_cancel_backend') && !s.query.includes('pg_terminate_backend'))
-    .length
+  return sessions.filter(
+    (s) => s.state === 'active' && s.query.includes(marker) && !s.query.includes('pg_cancel_backend') && !s.query.includes('pg_terminate_backend'),
+  ).length
 }
 
 describe('Kysely on db.asPgPool()', () => {
@@ -47,7 +48,10 @@ describe('Kysely on db.asPgPool()', () => {
   })
 
   it('streams rows through a cursor', async () => {
-    await kysely.insertInto('pet').values(Array.from({ length: 30 }, (_, i) => ({ name: `fish-${i}`, species: 'fish' }))).execute()
+    await kysely
+      .insertInto('pet')
+      .values(Array.from({ length: 30 }, (_, i) => ({ name: `fish-${i}`, species: 'fish' })))
+      .execute()
     let count = 0
     for await (const _row of kysely.selectFrom('pet').selectAll().where('species', '=', 'fish').stream(7)) count++
     assert.equal(count, 30)

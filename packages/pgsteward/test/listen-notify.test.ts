@@ -136,7 +136,10 @@ describe('db.listen and db.notify', () => {
     // Exactly at the limit it goes through.
     await db.notify('big', 'z'.repeat(7_999))
     await eventually(() => box.payloads.length === 2, 10_000, 'two notifications')
-    assert.deepEqual(box.payloads.map((p) => p.length), ['still fine'.length, 7_999])
+    assert.deepEqual(
+      box.payloads.map((p) => p.length),
+      ['still fine'.length, 7_999],
+    )
 
     // pg_notify in one's own SQL: the server's 22023 "payload string too long", typed the same way.
     const raw = await db.query(sql`SELECT pg_notify('big', repeat('x', 8000))`).catch((e: unknown) => e)
@@ -153,7 +156,10 @@ describe('db.listen and db.notify', () => {
     const handler = (): void => undefined
     await assert.rejects(db.listen('', handler), (e: unknown) => e instanceof MisuseError && /non-empty string/.test(e.message))
     await assert.rejects(db.listen(42 as unknown as string, handler), MisuseError)
-    await assert.rejects(db.listen('c', undefined as unknown as () => void), (e: unknown) => e instanceof MisuseError && /handler must be a function/.test(e.message))
+    await assert.rejects(
+      db.listen('c', undefined as unknown as () => void),
+      (e: unknown) => e instanceof MisuseError && /handler must be a function/.test(e.message),
+    )
     await assert.rejects(db.listen('c', handler, { onGap: 'x' as unknown as () => void }), /onGap must be a function/)
     await assert.rejects(db.listen('c', handler, { onGapp: () => undefined } as never), /unknown option onGapp/)
     await assert.rejects(db.listen('x'.repeat(64), handler), (e: unknown) => e instanceof MisuseError && /at most 63 bytes/.test(e.message))
@@ -161,15 +167,12 @@ describe('db.listen and db.notify', () => {
     await assert.rejects(db.notify('', 'x'), MisuseError)
     await assert.rejects(db.notify('c', 42 as unknown as string), (e: unknown) => e instanceof MisuseError && /payload must be a string/.test(e.message))
     // None of it opened a listening connection.
-    assert.deepEqual(
-      (await ctx.activity(db.applicationName)).length,
-      0,
-    )
+    assert.deepEqual((await ctx.activity(db.applicationName)).length, 0)
     await db.close()
     await assert.rejects(db.listen('c', handler), PoolClosedError)
   })
 
-  it("refuses to listen through a transaction-mode pooler, naming a direct connection as the fix", async () => {
+  it('refuses to listen through a transaction-mode pooler, naming a direct connection as the fix', async () => {
     const db = ctx.open({ pooler: 'transaction' })
     const err = await db.listen('c', () => undefined).catch((e: unknown) => e)
     assert.ok(err instanceof MisuseError, String(err))
@@ -177,7 +180,7 @@ describe('db.listen and db.notify', () => {
     await db.notify('c', 'notify still works') // pg_notify is a plain statement
   })
 
-  it('the listening connection is not the pool\'s: not in stats, outside pool.max, closed by the last unlisten and by db.close()', async () => {
+  it("the listening connection is not the pool's: not in stats, outside pool.max, closed by the last unlisten and by db.close()", async () => {
     const db = ctx.open({ pool: { max: 1 } })
     const tracker = trackListenerPid(db)
     const unlisten = await db.listen('outside', () => undefined)
@@ -193,7 +196,11 @@ describe('db.listen and db.notify', () => {
     assert.ok(pids.includes(tracker.pid() as number))
 
     await unlisten()
-    await eventually(async () => !(await ctx.activity(db.applicationName)).some((a) => a.pid === tracker.pid()), 10_000, 'listener gone after the last unlisten')
+    await eventually(
+      async () => !(await ctx.activity(db.applicationName)).some((a) => a.pid === tracker.pid()),
+      10_000,
+      'listener gone after the last unlisten',
+    )
 
     // Listening again opens a new one; db.close() closes it.
     await db.listen('outside', () => undefined)
@@ -224,7 +231,10 @@ describe('db.listen and db.notify', () => {
     assert.notEqual(tracker.pid(), first, 'a new backend')
     assert.equal(lost.length, 1)
     assert.ok(lost[0] instanceof Error && /terminat/i.test(lost[0].message), String(lost[0]))
-    assert.deepEqual(gaps.map((g) => g.channels.sort()), [['term_a', 'term_b']])
+    assert.deepEqual(
+      gaps.map((g) => g.channels.sort()),
+      [['term_a', 'term_b']],
+    )
 
     // onGap ran after every channel was listened to again: what is sent now arrives.
     await db.notify('term_a', 'after')
@@ -232,8 +242,14 @@ describe('db.listen and db.notify', () => {
     await eventually(() => a.payloads.length === 2 && b.payloads.length === 1, 10_000, 'notifications after the reconnection')
     assert.deepEqual(a.payloads, ['before', 'after'])
     assert.deepEqual(b.payloads, ['after'])
-    const listening = await ctx.admin<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, [db.applicationName])
-    assert.deepEqual(listening.map((r) => r.pid), [tracker.pid()], 'exactly one listening backend')
+    const listening = await ctx.admin<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, [
+      db.applicationName,
+    ])
+    assert.deepEqual(
+      listening.map((r) => r.pid),
+      [tracker.pid()],
+      'exactly one listening backend',
+    )
     assert.deepEqual(unhandled, [])
   })
 

@@ -124,7 +124,9 @@ describe('multi-host connection strings on a real primary and standby', () => {
   async function portsOf(db: Database, applicationName: string): Promise<{ primary: number; standby: number }> {
     await warm(db)
     const count = async (url: string): Promise<number> =>
-      withClient(url, async (c) => Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [applicationName])).rows[0]?.n))
+      withClient(url, async (c) =>
+        Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [applicationName])).rows[0]?.n),
+      )
     return { primary: await count(pair.primary.url), standby: await count(pair.standby.url) }
   }
 

@@ -62,7 +62,12 @@ describe('OpenTelemetry spans', () => {
     instrumentDatabase(db, { tracerProvider: provider, metrics: false })
     const { request } = await inRequest(provider, () => db.query(sql`SELECT * FROM users WHERE id = ${2} AND name <> ${'secret-value'}`))
     const [span] = named(spans(), 'SELECT users')
-    assert.ok(span, `spans: ${spans().map((s) => s.name).join(', ')}`)
+    assert.ok(
+      span,
+      `spans: ${spans()
+        .map((s) => s.name)
+        .join(', ')}`,
+    )
     assert.equal(span.kind, SpanKind.CLIENT)
     assert.equal(parentOf(span), idOf(request))
     const { hosts, database } = db.options
@@ -94,7 +99,11 @@ describe('OpenTelemetry spans', () => {
     await inRequest(provider, async () => {
       await pool.query({ name: 'users_by_id', text: 'SELECT name FROM users WHERE id = $1', values: [1] })
       await pool.query("SELECT name FROM users WHERE name = 'secret-literal'")
-      await new Kysely<{ users: { id: number; name: string } }>({ dialect: new PostgresDialect({ pool }) }).selectFrom('users').selectAll().where('id', '=', 1).execute()
+      await new Kysely<{ users: { id: number; name: string } }>({ dialect: new PostgresDialect({ pool }) })
+        .selectFrom('users')
+        .selectAll()
+        .where('id', '=', 1)
+        .execute()
     })
     const statements = spans().filter((s) => s.attributes['pgsteward.via'] === 'pg-facade')
     assert.deepEqual(
@@ -114,16 +123,19 @@ describe('OpenTelemetry spans', () => {
     instrumentDatabase(db, { tracerProvider: provider, metrics: false })
     let attempt = 0
     const { request } = await inRequest(provider, () =>
-      db.transaction(async (tx) => {
-        attempt++
-        if (attempt === 1) await tx.query(sql`DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$`)
-        // A span of the application's own inside the transaction keeps its statements.
-        await provider.getTracer('app').startActiveSpan('load user', async (own) => {
-          await tx.query(sql`UPDATE users SET name = name WHERE id = ${1}`)
-          own.end()
-        })
-        return tx.one(sql`SELECT count(*) FROM users`)
-      }, { isolation: 'serializable', retry: { max: 2, baseDelayMs: 1, maxDelayMs: 1 } }),
+      db.transaction(
+        async (tx) => {
+          attempt++
+          if (attempt === 1) await tx.query(sql`DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$`)
+          // A span of the application's own inside the transaction keeps its statements.
+          await provider.getTracer('app').startActiveSpan('load user', async (own) => {
+            await tx.query(sql`UPDATE users SET name = name WHERE id = ${1}`)
+            own.end()
+          })
+          return tx.one(sql`SELECT count(*) FROM users`)
+        },
+        { isolation: 'serializable', retry: { max: 2, baseDelayMs: 1, maxDelayMs: 1 } },
+      ),
     )
     const all = spans()
     const [transaction] = named(all, 'transaction')
@@ -136,7 +148,9 @@ describe('OpenTelemetry spans', () => {
       transaction.events.map((e) => [e.name, e.attributes?.['pgsteward.transaction.attempt'], e.attributes?.['error.type']]),
       [['pgsteward.transaction.retry', 1, '40001']],
     )
-    const attempts = named(all, 'transaction attempt').sort((a, b) => Number(a.attributes['pgsteward.transaction.attempt']) - Number(b.attributes['pgsteward.transaction.attempt']))
+    const attempts = named(all, 'transaction attempt').sort(
+      (a, b) => Number(a.attributes['pgsteward.transaction.attempt']) - Number(b.attributes['pgsteward.transaction.attempt']),
+    )
     assert.equal(attempts.length, 2)
     assert.ok(attempts.every((a) => parentOf(a) === idOf(transaction)))
     const [first, second] = attempts as [ReadableSpan, ReadableSpan]
@@ -183,7 +197,10 @@ describe('OpenTelemetry spans', () => {
     instrumentDatabase(timed, { tracerProvider: timedTrace.provider, metrics: false })
     const holder = hold(timed)
     await until(() => timed.stats().inUse === 1)
-    const err = await timed.asPgPool().query('SELECT 4').catch((e: unknown) => e)
+    const err = await timed
+      .asPgPool()
+      .query('SELECT 4')
+      .catch((e: unknown) => e)
     holder.release()
     await holder.done
     assert.ok(err instanceof PoolTimeoutError)
@@ -255,10 +272,18 @@ describe('OpenTelemetry metrics', () => {
     // Four statements and two sessions were lent a connection; all but one session gave it back.
     assert.equal(count('db.client.connection.wait_time'), 6)
     assert.equal(count('db.client.connection.use_time'), 5)
-    assert.equal(count('db.client.operation.duration', { 'db.system.name': 'postgresql', 'db.query.summary': 'SELECT users', 'db.operation.name': 'SELECT' }), 3)
+    assert.equal(
+      count('db.client.operation.duration', { 'db.system.name': 'postgresql', 'db.query.summary': 'SELECT users', 'db.operation.name': 'SELECT' }),
+      3,
+    )
     assert.equal(count('db.client.operation.duration', { 'error.type': '22012', 'db.response.status_code': '22012' }), 1)
     assert.equal(count('db.client.operation.duration', { 'error.type': 'PoolTimeoutError' }), 1)
-    for (const name of ['db.client.operation.duration', 'db.client.connection.wait_time', 'db.client.connection.use_time', 'db.client.connection.create_time']) {
+    for (const name of [
+      'db.client.operation.duration',
+      'db.client.connection.wait_time',
+      'db.client.connection.use_time',
+      'db.client.connection.create_time',
+    ]) {
       assert.equal(metric(name).descriptor.unit, 's')
     }
     assert.equal(metric('db.client.connection.count').descriptor.unit, '{connection}')

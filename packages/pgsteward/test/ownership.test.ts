@@ -46,7 +46,7 @@ describe('session ownership', () => {
     await assert.rejects(smuggled.query(sql`SELECT 1`), (e: unknown) => e instanceof SessionClosedError && /used after its callback settled/.test(e.message))
   })
 
-  it("records call sites only after the first ownership error by default, and says so in the error that lacks one", async () => {
+  it('records call sites only after the first ownership error by default, and says so in the error that lacks one', async () => {
     const db = ctx.open({ pool: { max: 3 } })
     assert.equal(db.options.callSites, 'after-first-error')
     const first = await smuggleTransaction(db)
@@ -79,7 +79,11 @@ describe('session ownership', () => {
     assert.equal(new Set(rows.map((r) => r.pid)).size, 1, 'one backend')
     assert.equal(new Set(rows.map((r) => r.txid)).size, 1, 'one transaction')
     const order = rows.map((r) => Number(r.n))
-    assert.deepEqual(order, [...order].sort((a, b) => a - b), 'executed in call order')
+    assert.deepEqual(
+      order,
+      [...order].sort((a, b) => a - b),
+      'executed in call order',
+    )
     assert.equal(db.stats().counters.acquired, 1, 'no second connection')
   })
 
@@ -135,7 +139,10 @@ describe('session ownership', () => {
       stop = true
       await background
     }
-    assert.deepEqual(results, Array.from({ length: 10 }, () => 2))
+    assert.deepEqual(
+      results,
+      Array.from({ length: 10 }, () => 2),
+    )
   })
 
   it('gives an independent transaction its own connection when one is free', async () => {

@@ -22,8 +22,22 @@ const circular: Record<string, unknown> = { name: 'loop' }
 circular.self = circular
 
 const UNSENDABLE: [string, unknown][] = [
-  ['a throwing toJSON', { toJSON: () => { throw new Error('secret-toJSON-value') } }],
-  ['a throwing toPostgres', { toPostgres: () => { throw new Error('secret-toPostgres-value') } }],
+  [
+    'a throwing toJSON',
+    {
+      toJSON: () => {
+        throw new Error('secret-toJSON-value')
+      },
+    },
+  ],
+  [
+    'a throwing toPostgres',
+    {
+      toPostgres: () => {
+        throw new Error('secret-toPostgres-value')
+      },
+    },
+  ],
   ['a circular object', circular],
   ['an object holding a BigInt', { n: 10n }],
   ['an array nested 100,000 deep', deepArray(100_000)],

@@ -8,7 +8,15 @@ const ctx = await setup('pg_drop_in')
 
 describe("'pgsteward/pg' Pool: pg.Pool's constructor", () => {
   it("takes pg.Pool's options and maps them onto pgsteward's", async () => {
-    const pool = new Pool({ connectionString: ctx.url, max: 4, min: 1, idleTimeoutMillis: 20_000, connectionTimeoutMillis: 3_000, maxLifetimeSeconds: 60, application_name: 'drop-in' })
+    const pool = new Pool({
+      connectionString: ctx.url,
+      max: 4,
+      min: 1,
+      idleTimeoutMillis: 20_000,
+      connectionTimeoutMillis: 3_000,
+      maxLifetimeSeconds: 60,
+      application_name: 'drop-in',
+    })
     after(() => pool.end())
     const opts = pool.db.options
     assert.equal(opts.pool.max, 4)
@@ -28,7 +36,15 @@ describe("'pgsteward/pg' Pool: pg.Pool's constructor", () => {
 
   it('rejects options it would not honour, each with what to do instead', () => {
     assert.throws(
-      () => new Pool({ connectionString: ctx.url, maxUses: 100, Client: class {}, onConnect: () => undefined, verify: () => undefined, log: () => undefined } as never),
+      () =>
+        new Pool({
+          connectionString: ctx.url,
+          maxUses: 100,
+          Client: class {},
+          onConnect: () => undefined,
+          verify: () => undefined,
+          log: () => undefined,
+        } as never),
       (err: unknown) =>
         err instanceof ConfigError &&
         err.problems.length === 5 &&

@@ -65,7 +65,7 @@ describe('db.asPgPool(): pg.Pool behaviour', () => {
     const n = await new Promise<unknown>((resolve, reject) =>
       pool.connect((err, client, done) => {
         if (err || !client || !done) return reject(err ?? new Error('no client'))
-        ;client.query<Row>('SELECT 3 AS n').then((r) => {
+        client.query<Row>('SELECT 3 AS n').then((r) => {
           done()
           resolve(r.rows[0]?.n)
         }, reject)

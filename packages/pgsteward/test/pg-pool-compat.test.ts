@@ -37,7 +37,9 @@ describe('pgsteward/pg Pool: failures reach callers as with pg.Pool', () => {
   it('an unreachable server fails pool.query and pool.connect with the connection error, not after the acquire timeout', async () => {
     const port = await freePort()
     const p = pool({ connectionString: undefined, host: '127.0.0.1', port, user: 'nobody', database: 'nothing', connectionTimeoutMillis: 60_000 })
-    const queried = new Promise<{ err: Error | undefined; res: unknown }>((resolve) => p.query('SELECT 1', (err: Error | undefined, res?: unknown) => resolve({ err, res })))
+    const queried = new Promise<{ err: Error | undefined; res: unknown }>((resolve) =>
+      p.query('SELECT 1', (err: Error | undefined, res?: unknown) => resolve({ err, res })),
+    )
     const { err, res } = await before(20_000, 'the query callback', queried)
     assert.equal(res, undefined)
     assert.equal((err as { code?: string } | undefined)?.code, 'ECONNREFUSED')
@@ -59,7 +61,16 @@ describe('pgsteward/pg Pool: failures reach callers as with pg.Pool', () => {
       const outcomes = await before(
         20_000,
         'both checkouts failing',
-        Promise.all([p.connect().then(() => 'connected', (e: unknown) => e), p.connect().then(() => 'connected', (e: unknown) => e)]),
+        Promise.all([
+          p.connect().then(
+            () => 'connected',
+            (e: unknown) => e,
+          ),
+          p.connect().then(
+            () => 'connected',
+            (e: unknown) => e,
+          ),
+        ]),
       )
       for (const outcome of outcomes) {
         assert.ok(outcome instanceof Error && !(outcome instanceof PoolTimeoutError), String(outcome))
@@ -178,7 +189,9 @@ describe('pgsteward/pg Pool: events', () => {
     const seen: { message: string; client: unknown; sameClient: boolean; total: number }[] = []
     const client = await p.connect()
     client.release()
-    p.on('error', (err: Error & { client?: unknown }, c: unknown) => seen.push({ message: err.message, client: c, sameClient: err.client === c, total: p.totalCount }))
+    p.on('error', (err: Error & { client?: unknown }, c: unknown) =>
+      seen.push({ message: err.message, client: c, sameClient: err.client === c, total: p.totalCount }),
+    )
     await ctx.admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'compat-idle-kill'`)
     await eventually(() => seen.length === 1, 5_000, 'pool error event')
     assert.match(seen[0]?.message ?? '', /terminating connection/)
@@ -284,7 +297,9 @@ describe('pgsteward/pg Pool: the checked-out client', () => {
     const p = pool({ max: 1, application_name: 'compat-end-under-query' })
     const poolErrors: Error[] = []
     p.on('error', (err: Error) => poolErrors.push(err))
-    const outcome = new Promise<{ err: Error | undefined; res: unknown }>((resolve) => p.query('SELECT pg_sleep(30)', [], (err: Error | undefined, res?: unknown) => resolve({ err, res })))
+    const outcome = new Promise<{ err: Error | undefined; res: unknown }>((resolve) =>
+      p.query('SELECT pg_sleep(30)', [], (err: Error | undefined, res?: unknown) => resolve({ err, res })),
+    )
     await eventually(async () => (await ctx.activity('compat-end-under-query')).some((a) => a.query.includes('pg_sleep(30)')), 5_000, 'sleep running')
     assert.equal(p._clients.length, 1)
     const ended = new Promise<void>((resolve) => p._clients[0]?.once('end', () => resolve()))
@@ -373,7 +388,10 @@ describe('pgsteward/pg Pool: options', () => {
   it('allowExitOnIdle: true is accepted (pgsteward never keeps the process alive for idle connections); false is refused', async () => {
     const p = pool({ allowExitOnIdle: true })
     await p.end()
-    assert.throws(() => new Pool({ connectionString: ctx.url, allowExitOnIdle: false }), (e: unknown) => e instanceof ConfigError && /allowExitOnIdle: false/.test(e.message))
+    assert.throws(
+      () => new Pool({ connectionString: ctx.url, allowExitOnIdle: false }),
+      (e: unknown) => e instanceof ConfigError && /allowExitOnIdle: false/.test(e.message),
+    )
   })
 })
 
@@ -397,8 +415,11 @@ describe('pgsteward/pg Pool: an exception thrown by application code in a callba
   it('reaches the process as an uncaught exception, as with pg-pool, never as an unhandled rejection', async () => {
     const cwd = fileURLToPath(new URL('.', import.meta.url))
     const stdout = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, ['--input-type=module', '-e', script], { cwd, env: { ...process.env, COMPAT_URL: ctx.url }, timeout: 60_000 }, (err, out, errOut) =>
-        err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+      execFile(
+        process.execPath,
+        ['--input-type=module', '-e', script],
+        { cwd, env: { ...process.env, COMPAT_URL: ctx.url }, timeout: 60_000 },
+        (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)),
       ),
     )
     assert.deepEqual(JSON.parse(stdout.trim().split('\n').at(-1) ?? '[]'), [

@@ -26,7 +26,9 @@ describe('pipelining', () => {
   it('two hundred one-shot statements on one connection: each caller gets its own answer', async () => {
     const db = ctx.open({ pool: { max: 1 } })
     await db.ready()
-    const rows = await Promise.all(Array.from({ length: 200 }, (_, i) => db.one<{ n: number; label: string }>(sql`SELECT ${i}::int AS n, ${`caller ${i}`}::text AS label`)))
+    const rows = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => db.one<{ n: number; label: string }>(sql`SELECT ${i}::int AS n, ${`caller ${i}`}::text AS label`)),
+    )
     rows.forEach((row, i) => assert.deepEqual(row, { n: i, label: `caller ${i}` }))
     assert.ok(db.stats().counters.pipelined > 0, 'they shared the connection')
   })

@@ -30,7 +30,11 @@ describe('pool fairness and bounds', () => {
     )
     watching = false
     await watcher
-    assert.deepEqual(served, Array.from({ length: 200 }, (_, i) => i), 'served in arrival order')
+    assert.deepEqual(
+      served,
+      Array.from({ length: 200 }, (_, i) => i),
+      'served in arrival order',
+    )
     assert.ok(peak <= 5, `server saw ${peak} connections`)
     assert.ok(peak >= 2, `the load did use the pool (peak ${peak})`)
     const stats = db.stats()
@@ -57,7 +61,11 @@ describe('pool fairness and bounds', () => {
     // pool's handling of another caller's release, and must still see its own store.
     const seen = await Promise.all([
       ...[1, 2, 3].map((i) => request.run(`session ${i}`, () => db.session(async () => request.getStore()))),
-      ...[4, 5].map((i) => request.run(`transaction ${i}`, () => db.transaction(async (tx) => (await tx.one<{ n: number }>(sql`SELECT ${i}::int AS n`)).n === i && request.getStore()))),
+      ...[4, 5].map((i) =>
+        request.run(`transaction ${i}`, () =>
+          db.transaction(async (tx) => (await tx.one<{ n: number }>(sql`SELECT ${i}::int AS n`)).n === i && request.getStore()),
+        ),
+      ),
       (() => {
         release()
         return holder.then(() => 'released')

@@ -133,10 +133,12 @@ describe('behind PgBouncer in transaction mode', () => {
     )
     await db.transaction(async (tx) => {
       await tx.query(sql`INSERT INTO pooled_tx VALUES (200)`)
-      await tx.transaction(async (sp) => {
-        await sp.query(sql`INSERT INTO pooled_tx VALUES (201)`)
-        throw new Error('undo the savepoint only')
-      }).catch(() => undefined)
+      await tx
+        .transaction(async (sp) => {
+          await sp.query(sql`INSERT INTO pooled_tx VALUES (201)`)
+          throw new Error('undo the savepoint only')
+        })
+        .catch(() => undefined)
     })
     const ids = (await ctx.admin<{ id: number }>(`SELECT id FROM pooled_tx ORDER BY id`)).map((r) => r.id)
     assert.deepEqual(ids, [0, 1, 2, 3, 4, 5, 6, 7, 200])
@@ -182,11 +184,14 @@ describe('behind PgBouncer in transaction mode', () => {
       () => ctx.open({ pooler: 'transaction', statementTimeoutMs: 5_000 }),
       (e: unknown) => e instanceof ConfigError && /statementTimeoutMs cannot be honoured.*ALTER ROLE \.\.\. SET statement_timeout.*timeoutMs/.test(e.message),
     )
-    assert.throws(() => ctx.open({ pooler: 'transaction', lockTimeoutMs: 1_000, serverSettings: { search_path: 'app' } }), (e: unknown) => {
-      assert.ok(e instanceof ConfigError)
-      assert.equal(e.problems.length, 2)
-      return true
-    })
+    assert.throws(
+      () => ctx.open({ pooler: 'transaction', lockTimeoutMs: 1_000, serverSettings: { search_path: 'app' } }),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError)
+        assert.equal(e.problems.length, 2)
+        return true
+      },
+    )
   })
 
   it('without pooler mode, a setting PgBouncer refuses at connect fails at once, not after retries until the acquire deadline', async (t) => {
@@ -213,9 +218,12 @@ describe('behind PgBouncer in transaction mode', () => {
 
     const controller = new AbortController()
     const aborted = db
-      .transaction(async (tx) => {
-        await tx.query(sql`SELECT pg_sleep(30)`)
-      }, { signal: controller.signal })
+      .transaction(
+        async (tx) => {
+          await tx.query(sql`SELECT pg_sleep(30)`)
+        },
+        { signal: controller.signal },
+      )
       .catch((e: unknown) => e)
     await eventually(async () => (await running('SELECT pg_sleep(30)')) === 1, 10_000, 'the transaction is sleeping on the server')
     controller.abort()

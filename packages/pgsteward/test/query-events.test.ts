@@ -61,12 +61,15 @@ describe('the query event', () => {
     const db = ctx.open()
     const seen = record(db)
     let attempt = 0
-    const result = await db.transaction(async (tx) => {
-      attempt++
-      // A serialization failure raised by the server itself: the transaction is re-run.
-      if (attempt === 1) await tx.query(sql`DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$`)
-      return tx.one<{ n: number }>(sql`SELECT ${attempt}::int AS n`)
-    }, { retry: { max: 2, baseDelayMs: 1, maxDelayMs: 1 } })
+    const result = await db.transaction(
+      async (tx) => {
+        attempt++
+        // A serialization failure raised by the server itself: the transaction is re-run.
+        if (attempt === 1) await tx.query(sql`DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$`)
+        return tx.one<{ n: number }>(sql`SELECT ${attempt}::int AS n`)
+      },
+      { retry: { max: 2, baseDelayMs: 1, maxDelayMs: 1 } },
+    )
     assert.equal(result.n, 2)
     assert.deepEqual(
       seen.map((e) => [e.sql.split(' ')[0], e.scope, e.error?.sqlState]),
@@ -134,8 +137,14 @@ describe('the slow-statement log', () => {
     await db.query(sql`SELECT pg_sleep(0.3), ${'secret-parameter'}::text AS v`)
     // Spliced into the text by the caller (pg style): hidden from the log as a literal.
     await db.asPgPool().query("SELECT pg_sleep(0.3), 'secret-literal' AS v")
-    assert.ok(calls.every((c) => c.level === 'warn' && c.msg === 'slow statement'), `only warn calls: ${JSON.stringify(calls.map((c) => c.level))}`)
-    assert.ok(calls.every((c) => (c.obj.durationMs as number) >= 200), 'nothing under the threshold is logged')
+    assert.ok(
+      calls.every((c) => c.level === 'warn' && c.msg === 'slow statement'),
+      `only warn calls: ${JSON.stringify(calls.map((c) => c.level))}`,
+    )
+    assert.ok(
+      calls.every((c) => (c.obj.durationMs as number) >= 200),
+      'nothing under the threshold is logged',
+    )
     const slow = calls.filter((c) => String(c.obj.sql).includes('pg_sleep'))
     assert.equal(slow.length, 2)
     assert.deepEqual(
@@ -158,11 +167,14 @@ describe('the slow-statement log', () => {
     assert.equal(db.options.slowStatementMs, 1_000)
     assert.equal(createDatabase({ connectionString: ctx.url }).options.slowStatementMs, 0)
     assert.equal(createDatabase({ connectionString: ctx.url, logger: logger as never, slowStatementMs: 0 }).options.slowStatementMs, 0)
-    assert.throws(() => createDatabase({ connectionString: ctx.url, slowStatementMs: 100 }), (err: unknown) => {
-      assert.ok(err instanceof ConfigError)
-      assert.match(err.message, /slowStatementMs needs a logger/)
-      return true
-    })
+    assert.throws(
+      () => createDatabase({ connectionString: ctx.url, slowStatementMs: 100 }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError)
+        assert.match(err.message, /slowStatementMs needs a logger/)
+        return true
+      },
+    )
     assert.throws(() => createDatabase({ connectionString: ctx.url, logger: {} as never }), /logger must be a pino-compatible logger/)
   })
 })

@@ -22,7 +22,7 @@ describe('getOrCreate', () => {
     assert.equal(results.filter((r) => r.created).length, 1)
   })
 
-  it('200 concurrent callers over 20 keys: one row per key, each caller gets its key\'s row', async () => {
+  it("200 concurrent callers over 20 keys: one row per key, each caller gets its key's row", async () => {
     const db = ctx.open({ pool: { max: 10 } })
     const results = await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
@@ -48,7 +48,9 @@ describe('optimistic update by version', () => {
   it('100 concurrent updates from version 1: exactly one wins, 99 get StaleVersionError with the current version', async () => {
     const db = ctx.open({ pool: { max: 10 } })
     const results = await Promise.allSettled(
-      Array.from({ length: 100 }, (_, i) => updateVersioned<{ version: number }>(db, { table: 'doc', key: { id: 1 }, expectedVersion: 1, set: { title: `t${i}` } })),
+      Array.from({ length: 100 }, (_, i) =>
+        updateVersioned<{ version: number }>(db, { table: 'doc', key: { id: 1 }, expectedVersion: 1, set: { title: `t${i}` } }),
+      ),
     )
     const won = results.filter((r) => r.status === 'fulfilled')
     const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
@@ -99,6 +101,9 @@ describe('advisory locks', () => {
     for (let i = 0; i < order.length; i += 2) assert.equal(order[i]?.replace('-in', ''), order[i + 1]?.replace('-out', ''), `no overlap: ${order.join(' ')}`)
     const taken = await db.transaction(async (tx) => tx.tryAdvisoryLock('project:42'))
     assert.equal(taken, true, 'released after commit')
-    await assert.rejects(db.session(async (s) => (s as unknown as { advisoryLock(k: string): Promise<void> }).advisoryLock('x')), MisuseError)
+    await assert.rejects(
+      db.session(async (s) => (s as unknown as { advisoryLock(k: string): Promise<void> }).advisoryLock('x')),
+      MisuseError,
+    )
   })
 })

@@ -32,7 +32,8 @@ const onStandby = (url: string, text: string): Promise<unknown> => withClient(ur
 async function pauseReplay(): Promise<void> {
   await onStandby(pair.standby.url, 'SELECT pg_wal_replay_pause()')
   await eventually(
-    async () => (await withClient(pair.standby.url, (c) => c.query<{ state: string }>('SELECT pg_get_wal_replay_pause_state() AS state'))).rows[0]?.state === 'paused',
+    async () =>
+      (await withClient(pair.standby.url, (c) => c.query<{ state: string }>('SELECT pg_get_wal_replay_pause_state() AS state'))).rows[0]?.state === 'paused',
     10_000,
     'replay paused',
   )
@@ -63,7 +64,11 @@ describe('read replicas with read-your-writes', () => {
     const db = open()
     assert.deepEqual(db.options.replicas, [[{ host: '127.0.0.1', port: pair.standby.port }]])
     for (let i = 0; i < 5; i++) {
-      const row = await db.read((tx) => tx.one<{ standby: boolean; ro: string; port: number }>(sql`SELECT pg_is_in_recovery() AS standby, current_setting('transaction_read_only') AS ro, inet_server_port() AS port`))
+      const row = await db.read((tx) =>
+        tx.one<{ standby: boolean; ro: string; port: number }>(
+          sql`SELECT pg_is_in_recovery() AS standby, current_setting('transaction_read_only') AS ro, inet_server_port() AS port`,
+        ),
+      )
       assert.deepEqual(row, { standby: true, ro: 'on', port: pair.standby.port })
     }
     assert.deepEqual(await db.one(sql`SELECT pg_is_in_recovery() AS standby`), { standby: false })
@@ -180,13 +185,19 @@ describe('read replicas with read-your-writes', () => {
   it('a token that is not one is a WriteTokenError (a client sent garbage: answer 400); writeToken inside a transaction is refused', async () => {
     const db = open()
     for (const bad of ['', 'not-a-token', '0/0; drop table posts', 42]) {
-      await assert.rejects(db.read((tx) => tx.one(sql`SELECT 1 AS n`), { after: bad as string }), WriteTokenError)
+      await assert.rejects(
+        db.read((tx) => tx.one(sql`SELECT 1 AS n`), { after: bad as string }),
+        WriteTokenError,
+      )
     }
     await assert.rejects(
       db.transaction(() => db.writeToken()),
       (err: unknown) => err instanceof MisuseError && /after the transaction/.test(err.message),
     )
-    assert.throws(() => createDatabase({ connectionString: pair.primary.url, replicaWaitMs: 10 }), (err: unknown) => err instanceof ConfigError && /no replicas are given/.test(err.message))
+    assert.throws(
+      () => createDatabase({ connectionString: pair.primary.url, replicaWaitMs: 10 }),
+      (err: unknown) => err instanceof ConfigError && /no replicas are given/.test(err.message),
+    )
     assert.throws(
       () => createDatabase({ connectionString: pair.primary.url, replicas: ['postgres://h1:5432,h2/db?frobnicate=1'] }),
       (err: unknown) => err instanceof ConfigError && /replicas\[0\]: frobnicate/.test(err.message),

@@ -21,7 +21,10 @@ describe('server restart and outage', () => {
       await server.start()
       const results = await Promise.all(Array.from({ length: 100 }, (_, i) => db.one<{ n: number }>(sql`SELECT ${i}::int AS n`)))
       assert.equal(results.length, 100)
-      assert.deepEqual(results.map((r) => r.n), Array.from({ length: 100 }, (_, i) => i))
+      assert.deepEqual(
+        results.map((r) => r.n),
+        Array.from({ length: 100 }, (_, i) => i),
+      )
       const { destroyed } = db.stats().counters
       assert.equal(destroyed.broken + destroyed.validation, 4, `destroyed: ${JSON.stringify(destroyed)}`)
     } finally {

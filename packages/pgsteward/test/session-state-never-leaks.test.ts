@@ -47,7 +47,7 @@ const FORMS: [string, string][] = [
   ['create temp table ... as', 'CREATE TEMP TABLE x AS SELECT 1 AS n'],
   ['select ... into temp', 'SELECT 1 AS n INTO TEMP x'],
   ['several statements in one string', "SET LOCAL app.a = '1'; SET app.b = '2'"],
-  ['set_config inside an UPDATE\'s WHERE', "UPDATE item SET label = label WHERE set_config('app.a', '1', false) IS NOT NULL"],
+  ["set_config inside an UPDATE's WHERE", "UPDATE item SET label = label WHERE set_config('app.a', '1', false) IS NOT NULL"],
   ['set_config inside a WITH', "WITH s AS (SELECT set_config('app.b', '2', false)) SELECT * FROM s"],
   ['insert ... select pg_advisory_lock(k)', 'INSERT INTO item SELECT 100, l::text FROM pg_advisory_lock(43) AS l ON CONFLICT (id) DO NOTHING'],
   ['a session advisory lock taken by a statement that then failed', 'SELECT pg_advisory_lock(44), 1/0'],

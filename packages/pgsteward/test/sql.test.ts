@@ -21,7 +21,10 @@ describe('the sql tag', () => {
   })
 
   it('refuses undefined values and empty identifiers with the fix', () => {
-    assert.throws(() => sql`SELECT ${undefined}`.compile(), (e: unknown) => e instanceof MisuseError && /pass null/.test(e.message))
+    assert.throws(
+      () => sql`SELECT ${undefined}`.compile(),
+      (e: unknown) => e instanceof MisuseError && /pass null/.test(e.message),
+    )
     assert.throws(() => sql.identifier(''), MisuseError)
   })
 

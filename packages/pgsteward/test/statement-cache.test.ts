@@ -79,7 +79,11 @@ describe('statement cache', () => {
       const inTransaction = await s.transaction((tx) => tx.one(sql`SELECT label FROM item WHERE id = ${3} FOR SHARE`))
       return [again, inTransaction, await preparedOn(s)]
     })
-    assert.deepEqual(rows, [{ label: 'item 2' }, { label: 'item 3' }, ['SELECT label FROM item WHERE id = $1', 'SELECT label FROM item WHERE id = $1 FOR SHARE']])
+    assert.deepEqual(rows, [
+      { label: 'item 2' },
+      { label: 'item 3' },
+      ['SELECT label FROM item WHERE id = $1', 'SELECT label FROM item WHERE id = $1 FOR SHARE'],
+    ])
   })
 
   it('a statement that does not parse fails the same way every time, and takes no slot', async () => {

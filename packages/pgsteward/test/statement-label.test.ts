@@ -9,7 +9,10 @@ describe('statement labels for telemetry', () => {
   it('summarises as the OpenTelemetry conventions show: operations and tables in order, as written', () => {
     // The conventions' own examples.
     assert.equal(summary('SELECT * FROM wuser_table WHERE username = $1'), 'SELECT wuser_table')
-    assert.equal(summary('INSERT INTO shipping_details (order_id, address) SELECT order_id, address FROM orders WHERE order_id = $1'), 'INSERT shipping_details SELECT orders')
+    assert.equal(
+      summary('INSERT INTO shipping_details (order_id, address) SELECT order_id, address FROM orders WHERE order_id = $1'),
+      'INSERT shipping_details SELECT orders',
+    )
     assert.equal(summary('SELECT * FROM songs, artists WHERE songs.artist_id = artists.id'), 'SELECT songs artists')
     assert.equal(summary('SELECT order_date FROM (SELECT * FROM orders o JOIN customers c ON o.customer_id = c.customer_id)'), 'SELECT SELECT orders customers')
     // Ours.
@@ -17,7 +20,7 @@ describe('statement labels for telemetry', () => {
     assert.equal(summary('UPDATE ONLY public.accounts a SET balance = balance - $1 FROM transfers t WHERE a.id = t.id'), 'UPDATE public.accounts transfers')
     assert.equal(summary('INSERT INTO t (a) VALUES ($1) ON CONFLICT (a) DO UPDATE SET a = excluded.a'), 'INSERT t')
     assert.equal(summary('SELECT * FROM jobs WHERE id = $1 FOR UPDATE SKIP LOCKED'), 'SELECT jobs')
-    assert.equal(summary("SELECT extract(epoch FROM now()), substring(name FROM 1 FOR 2) FROM users"), 'SELECT users')
+    assert.equal(summary('SELECT extract(epoch FROM now()), substring(name FROM 1 FOR 2) FROM users'), 'SELECT users')
     assert.equal(summary('SELECT g FROM unnest($1::int[]) AS g'), 'SELECT')
     assert.equal(summary('DELETE FROM sessions USING users WHERE sessions.user_id = users.id'), 'DELETE sessions users')
     assert.equal(summary('CREATE TABLE IF NOT EXISTS lessons (id int)'), 'CREATE TABLE lessons')

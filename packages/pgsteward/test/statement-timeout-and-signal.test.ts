@@ -66,7 +66,10 @@ describe('per-statement signal and timeoutMs', () => {
 
   it('bad options are a MisuseError naming them', async () => {
     const db = ctx.open({ pool: { max: 1 } })
-    await assert.rejects(db.query(sql`SELECT 1`, { timeoutMs: -5 }), (e: unknown) => e instanceof MisuseError && /timeoutMs must be a positive integer/.test(e.message))
+    await assert.rejects(
+      db.query(sql`SELECT 1`, { timeoutMs: -5 }),
+      (e: unknown) => e instanceof MisuseError && /timeoutMs must be a positive integer/.test(e.message),
+    )
     await assert.rejects(db.query(sql`SELECT 1`, { timeout: 5 } as never), (e: unknown) => e instanceof MisuseError && /Unknown option timeout/.test(e.message))
   })
 })

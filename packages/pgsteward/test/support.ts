@@ -26,8 +26,7 @@ export async function setup(label: string): Promise<TestContext> {
   after(async () => {
     await Promise.all(opened.map((db) => db.close({ timeoutMs: 2_000 })))
   })
-  const admin = <T>(text: string, values?: unknown[]): Promise<T[]> =>
-    withClient(url, async (c) => (await c.query(text, values)).rows as T[])
+  const admin = <T>(text: string, values?: unknown[]): Promise<T[]> => withClient(url, async (c) => (await c.query(text, values)).rows as T[])
   return {
     url,
     open(options = {}, through = url) {
@@ -38,10 +37,7 @@ export async function setup(label: string): Promise<TestContext> {
     },
     admin,
     activity: (applicationName) =>
-      admin(
-        `SELECT pid, state, xact_start, query FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`,
-        [applicationName],
-      ),
+      admin(`SELECT pid, state, xact_start, query FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`, [applicationName]),
   }
 }
 

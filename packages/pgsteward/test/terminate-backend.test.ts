@@ -18,7 +18,10 @@ describe('server-side termination', () => {
     // The pool hears about each death (57P01 on the idle socket) and drops the connection.
     await eventually(() => db.stats().counters.destroyed.broken === 4, 2_000, 'idle connections removed')
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => db.one<{ n: number }>(sql`SELECT ${i}::int AS n`)))
-    assert.deepEqual(results.map((r) => r.n), Array.from({ length: 20 }, (_, i) => i))
+    assert.deepEqual(
+      results.map((r) => r.n),
+      Array.from({ length: 20 }, (_, i) => i),
+    )
     const afterPids = (await ctx.activity(db.applicationName)).map((a) => a.pid)
     assert.equal(afterPids.filter((p) => before.includes(p)).length, 0, 'only new backends')
     assert.deepEqual(unhandled, [])

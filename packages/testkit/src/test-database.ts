@@ -35,7 +35,10 @@ async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
  * Returns its URL.
  */
 export async function createTestDatabase(label = 'test'): Promise<string> {
-  const name = `pgsteward_${label.replace(/[^a-z0-9_]/gi, '_').toLowerCase().slice(0, 30)}_${randomBytes(4).toString('hex')}`
+  const name = `pgsteward_${label
+    .replace(/[^a-z0-9_]/gi, '_')
+    .toLowerCase()
+    .slice(0, 30)}_${randomBytes(4).toString('hex')}`
   // Registered before the first await, in the caller's test context (see stop-after-test.ts).
   after(async () => {
     await admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))

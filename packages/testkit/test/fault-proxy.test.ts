@@ -99,7 +99,10 @@ describe('fault proxy', () => {
     await waitFor(async () => (await backend(pid))?.state === 'idle', { what: 'the server to finish the statement and send the answer' })
     assert.equal(await stillPendingAfter(answer, 300), true, "the server's answer went through a blackholed proxy")
     proxy.resume()
-    assert.deepEqual((await answer).rows.map((r) => r.x), [7])
+    assert.deepEqual(
+      (await answer).rows.map((r) => r.x),
+      [7],
+    )
     await client.end()
   })
 

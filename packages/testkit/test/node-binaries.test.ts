@@ -53,7 +53,8 @@ describe('nodeBinary', () => {
     assert.match(first.version, new RegExp(`^${MAJOR}\\.\\d+\\.\\d+$`))
     assert.equal(versionOf(first.path), `v${first.version}`)
     // The registry's own answer for the newest release of the major.
-    const listed = JSON.parse(execFileSync('npm', ['view', `${nodePackageName()}@${MAJOR}`, 'version', '--json'], { encoding: 'utf8', cwd: os.tmpdir() })) as string | string[]
+    const listed = JSON.parse(execFileSync('npm', ['view', `${nodePackageName()}@${MAJOR}`, 'version', '--json'], { encoding: 'utf8', cwd: os.tmpdir() })) as
+      string | string[]
     assert.equal(first.version, newestOfMajor(Array.isArray(listed) ? listed : [listed], MAJOR))
     assert.ok(first.path.includes(path.join('pgsteward', 'node', first.version)), first.path)
 
@@ -78,7 +79,11 @@ describe('nodeBinary', () => {
     assert.equal(fetched.origin, 'downloaded')
     assert.equal(fetched.path, path.join(dir, 'bin', 'node'))
     assert.equal(versionOf(fetched.path), `v${first.version}`)
-    assert.equal((await readdir(path.join(root, 'pgsteward', 'node'))).filter((name) => name.startsWith('.download-')).length, 0, 'no unpacking directory left behind')
+    assert.equal(
+      (await readdir(path.join(root, 'pgsteward', 'node'))).filter((name) => name.startsWith('.download-')).length,
+      0,
+      'no unpacking directory left behind',
+    )
   })
 
   it('uses a cached release when the registry cannot be reached, and says so when none is cached', async () => {
@@ -98,7 +103,10 @@ describe('nodeBinary', () => {
       assert.deepEqual(offline, { major: MAJOR, version: first.version, path: path.join(dir, 'bin', 'node'), origin: 'cache' })
       await assert.rejects(nodeBinary(MAJOR, { cacheDir: empty }), new RegExp(`Cannot ask the npm registry for Node ${MAJOR} .* none is cached`))
     } finally {
-      for (const [name, value] of [['npm_config_registry', saved.registry], ['npm_config_fetch_retries', saved.retries]] as const) {
+      for (const [name, value] of [
+        ['npm_config_registry', saved.registry],
+        ['npm_config_fetch_retries', saved.retries],
+      ] as const) {
         if (value === undefined) delete process.env[name]
         else process.env[name] = value
       }

@@ -96,7 +96,10 @@ describe('PgBouncer', () => {
     assert.deepEqual((await client.query('select 1 as one')).rows, [{ one: 1 }])
     const console_ = await connect(bouncer.adminUrl)
     const pools = await console_.query<{ database: string; pool_mode: string }>('SHOW POOLS')
-    assert.ok(pools.rows.some((row) => row.database === database && row.pool_mode === 'transaction'), JSON.stringify(pools.rows))
+    assert.ok(
+      pools.rows.some((row) => row.database === database && row.pool_mode === 'transaction'),
+      JSON.stringify(pools.rows),
+    )
     await console_.end()
     assert.ok((await backends()) >= 1)
     assert.match(await bouncer.log(), /process up|listening on/)

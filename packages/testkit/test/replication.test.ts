@@ -35,7 +35,9 @@ describe('replicated pair', () => {
     })
     assert.deepEqual(streaming, ['streaming'])
 
-    await withClient(pair.primary.url, (c) => c.query("create table notes (id int primary key, body text); insert into notes values (1, 'written on the primary')"))
+    await withClient(pair.primary.url, (c) =>
+      c.query("create table notes (id int primary key, body text); insert into notes values (1, 'written on the primary')"),
+    )
     const replayed = await pair.waitForReplay()
     assert.match(replayed, /^[0-9A-F]+\/[0-9A-F]+$/)
     await withClient(pair.standby.url, async (c) => {
@@ -88,7 +90,8 @@ describe('replicated pair', () => {
 
   test('pairs the tests left running were stopped and removed by their after hooks', async () => {
     assert.equal(leftRunning.ports.length, 2)
-    for (const port of leftRunning.ports) assert.equal(await refusesConnections(`postgres://postgres:postgres@127.0.0.1:${port}/postgres`), true, `port ${port}`)
+    for (const port of leftRunning.ports)
+      assert.equal(await refusesConnections(`postgres://postgres:postgres@127.0.0.1:${port}/postgres`), true, `port ${port}`)
     for (const dir of leftRunning.dirs) await assert.rejects(access(dir), dir)
   })
 })

@@ -29,6 +29,8 @@ export function readableAsset(db: Queryable, id: string | number, userId: number
 /** Of these asset ids, those `userId` may read. */
 export async function readableAssetIds(db: Queryable, ids: readonly number[], userId: number): Promise<Set<number>> {
   if (ids.length === 0) return new Set()
-  const { rows } = await db.query<{ id: string }>(sql`SELECT a.id FROM assets a WHERE a.id = ANY(${ids}::bigint[]) AND ${assetReadableBy(userId)} FOR SHARE OF a`)
+  const { rows } = await db.query<{ id: string }>(
+    sql`SELECT a.id FROM assets a WHERE a.id = ANY(${ids}::bigint[]) AND ${assetReadableBy(userId)} FOR SHARE OF a`,
+  )
   return new Set(rows.map((row) => Number(row.id)))
 }

@@ -28,7 +28,21 @@ const MEDIA_TYPE = '^[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0
 const UploadQuery = Type.Object({ type: Type.String({ maxLength: 100, pattern: MEDIA_TYPE }) }, { additionalProperties: false })
 
 /** Shown inline: types a browser only renders, never runs. Anything else is downloaded. */
-const INLINE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/avif', 'image/bmp', 'text/plain', 'audio/mpeg', 'audio/ogg', 'audio/wav', 'video/mp4', 'video/webm', 'application/octet-stream'])
+const INLINE_TYPES = new Set([
+  'image/png',
+  'image/jpeg',
+  'image/gif',
+  'image/webp',
+  'image/avif',
+  'image/bmp',
+  'text/plain',
+  'audio/mpeg',
+  'audio/ogg',
+  'audio/wav',
+  'video/mp4',
+  'video/webm',
+  'application/octet-stream',
+])
 
 const present = (row: AssetRow): Record<string, unknown> => ({ id: Number(row.id), md5: row.md5, type: row.content_type, size: row.size })
 
@@ -55,72 +69,76 @@ export function assetRoutes(ctx: AppContext) {
       request.user = await ctx.auth.user(request)
     })
 
-    app.post('/assets', { schema: { querystring: UploadQuery }, bodyLimit: config.maxUploadBytes, preValidation: async (request) => normaliseType(request) }, async (request, reply) => {
-      const { type } = request.query as { type: string }
-      if (!isOctetStream(request.headers['content-type'])) {
-        throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Upload the bytes with Content-Type: application/octet-stream and the asset type in ?type=.')
-      }
-      const key = idempotencyKey(request)
-      const temporary = path.join(store.dir, `upload-${randomBytes(8).toString('hex')}${TEMPORARY_SUFFIX}`)
-      const md5 = createHash('md5')
-      let size = 0
-      const hashing = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          size += chunk.length
-          if (size > config.maxUploadBytes) return callback(new HttpError(413, 'PAYLOAD_TOO_LARGE', `Assets are limited to ${config.maxUploadBytes} bytes.`))
-          md5.update(chunk)
-          callback(null, chunk)
-        },
-      })
-      // At shutdown, an upload still arriving after the grace period stops here and is answered 503.
-      const onShutdown = (): void => {
-        hashing.destroy(new HttpError(503, 'SHUTTING_DOWN', 'The service is shutting down: upload again in a moment.'))
-      }
-      if (ctx.shutdown.signal.aborted) onShutdown()
-      ctx.shutdown.signal.addEventListener('abort', onShutdown, { once: true })
-      try {
-        await pipeline(request.body as Readable, hashing, createWriteStream(temporary))
-      } catch (err) {
-        await rm(temporary, { force: true })
-        throw err
-      } finally {
-        ctx.shutdown.signal.removeEventListener('abort', onShutdown)
-      }
-      if (size === 0) {
-        await rm(temporary, { force: true })
-        throw new HttpError(400, 'EMPTY_UPLOAD', 'The upload is empty.')
-      }
-      const digest = md5.digest('hex')
-      const name = assetFileName(digest, type)
-      try {
-        const response = await db.transaction((tx) =>
-          once(tx, { principal: `user:${request.user.id}`, key, fingerprint: fingerprintOf(request, [digest, size]) }, async () => {
-            // Serialise uploads of the same content: whoever creates the row also puts the file in place before commit.
-            await tx.advisoryLock(assetLockKey(name))
-            const { row, created } = await getOrCreate<AssetRow>(db, {
-              table: 'assets',
-              key: { created_by: request.user.id, md5: digest, content_type: type },
-              values: { size },
-              returning: ['id', 'md5', 'content_type', 'size'],
-            })
-            await store.adopt(name, temporary)
-            await ctx.faults.beforeCommit?.()
-            return { status: created ? 201 : 200, body: present(row), headers: { location: `/assets/${row.id}` } }
-          }),
-        )
-        return sendStored(reply, response)
-      } catch (err) {
-        // The file may be in place with no row to name it: remove it, or leave it to the sweep
-        // if the database cannot be asked now.
-        await collectAssetFile(db, store, digest, type).catch((collectErr: unknown) => {
-          request.log.warn({ err: collectErr, file: name }, 'could not check the file of a failed upload; the sweep will')
-          ctx.sweeper.later('assets', [name])
+    app.post(
+      '/assets',
+      { schema: { querystring: UploadQuery }, bodyLimit: config.maxUploadBytes, preValidation: async (request) => normaliseType(request) },
+      async (request, reply) => {
+        const { type } = request.query as { type: string }
+        if (!isOctetStream(request.headers['content-type'])) {
+          throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Upload the bytes with Content-Type: application/octet-stream and the asset type in ?type=.')
+        }
+        const key = idempotencyKey(request)
+        const temporary = path.join(store.dir, `upload-${randomBytes(8).toString('hex')}${TEMPORARY_SUFFIX}`)
+        const md5 = createHash('md5')
+        let size = 0
+        const hashing = new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            size += chunk.length
+            if (size > config.maxUploadBytes) return callback(new HttpError(413, 'PAYLOAD_TOO_LARGE', `Assets are limited to ${config.maxUploadBytes} bytes.`))
+            md5.update(chunk)
+            callback(null, chunk)
+          },
         })
-        throw err
-      } finally {
-        await rm(temporary, { force: true })
-      }
-    })
+        // At shutdown, an upload still arriving after the grace period stops here and is answered 503.
+        const onShutdown = (): void => {
+          hashing.destroy(new HttpError(503, 'SHUTTING_DOWN', 'The service is shutting down: upload again in a moment.'))
+        }
+        if (ctx.shutdown.signal.aborted) onShutdown()
+        ctx.shutdown.signal.addEventListener('abort', onShutdown, { once: true })
+        try {
+          await pipeline(request.body as Readable, hashing, createWriteStream(temporary))
+        } catch (err) {
+          await rm(temporary, { force: true })
+          throw err
+        } finally {
+          ctx.shutdown.signal.removeEventListener('abort', onShutdown)
+        }
+        if (size === 0) {
+          await rm(temporary, { force: true })
+          throw new HttpError(400, 'EMPTY_UPLOAD', 'The upload is empty.')
+        }
+        const digest = md5.digest('hex')
+        const name = assetFileName(digest, type)
+        try {
+          const response = await db.transaction((tx) =>
+            once(tx, { principal: `user:${request.user.id}`, key, fingerprint: fingerprintOf(request, [digest, size]) }, async () => {
+              // Serialise uploads of the same content: whoever creates the row also puts the file in place before commit.
+              await tx.advisoryLock(assetLockKey(name))
+              const { row, created } = await getOrCreate<AssetRow>(db, {
+                table: 'assets',
+                key: { created_by: request.user.id, md5: digest, content_type: type },
+                values: { size },
+                returning: ['id', 'md5', 'content_type', 'size'],
+              })
+              await store.adopt(name, temporary)
+              await ctx.faults.beforeCommit?.()
+              return { status: created ? 201 : 200, body: present(row), headers: { location: `/assets/${row.id}` } }
+            }),
+          )
+          return sendStored(reply, response)
+        } catch (err) {
+          // The file may be in place with no row to name it: remove it, or leave it to the sweep
+          // if the database cannot be asked now.
+          await collectAssetFile(db, store, digest, type).catch((collectErr: unknown) => {
+            request.log.warn({ err: collectErr, file: name }, 'could not check the file of a failed upload; the sweep will')
+            ctx.sweeper.later('assets', [name])
+          })
+          throw err
+        } finally {
+          await rm(temporary, { force: true })
+        }
+      },
+    )
 
     app.get('/assets/:id', { schema: { params: IdParams } }, async (request, reply) => {
       const { id } = request.params as { id: string }

@@ -41,7 +41,8 @@ export class Authenticator {
 
   async user(request: FastifyRequest): Promise<AuthUser> {
     const header = request.headers.authorization
-    if (!header?.startsWith('Bearer ')) throw unauthorized('Send `Authorization: Bearer <access token>` (from POST /auth/token, or POST /auth/login in development).')
+    if (!header?.startsWith('Bearer '))
+      throw unauthorized('Send `Authorization: Bearer <access token>` (from POST /auth/token, or POST /auth/login in development).')
     return (await this.accessToken(header.slice('Bearer '.length))).user
   }
 

@@ -51,7 +51,9 @@ export class IdTokenVerifier {
       keys = JSON.parse(await readFile(config.jwks.file, 'utf8')) as JSONWebKeySet
       if (!Array.isArray(keys.keys)) throw new Error('no "keys" array')
     } catch (err) {
-      throw new Error(`OIDC_JWKS_FILE ${config.jwks.file} is not a readable JWKS (${err instanceof Error ? err.message : String(err)}): save the provider's jwks_uri document there.`)
+      throw new Error(
+        `OIDC_JWKS_FILE ${config.jwks.file} is not a readable JWKS (${err instanceof Error ? err.message : String(err)}): save the provider's jwks_uri document there.`,
+      )
     }
     return new IdTokenVerifier(config, createLocalJWKSet(keys))
   }
@@ -67,11 +69,13 @@ export class IdTokenVerifier {
         clockTolerance: 30,
       }))
     } catch (err) {
-      if (err instanceof errors.JOSEError && err.code === 'ERR_JWKS_TIMEOUT') throw unauthorized('The identity provider\'s keys could not be fetched in time; try again.')
+      if (err instanceof errors.JOSEError && err.code === 'ERR_JWKS_TIMEOUT')
+        throw unauthorized("The identity provider's keys could not be fetched in time; try again.")
       throw unauthorized('The ID token is not valid here: wrong signature, issuer or audience, or expired.')
     }
     const username = claim(payload, this.#config.usernameClaim)
-    if (!isName(username)) throw unauthorized(`The ID token has no usable \`${this.#config.usernameClaim}\` claim (a name of 1 to ${MAX_NAME} printable characters).`)
+    if (!isName(username))
+      throw unauthorized(`The ID token has no usable \`${this.#config.usernameClaim}\` claim (a name of 1 to ${MAX_NAME} printable characters).`)
     const rawGroups = claim(payload, this.#config.groupsClaim) ?? []
     if (!Array.isArray(rawGroups) || rawGroups.length > MAX_GROUPS || !rawGroups.every(isName)) {
       throw unauthorized(`The ID token's \`${this.#config.groupsClaim}\` claim is not a list of at most ${MAX_GROUPS} group names.`)

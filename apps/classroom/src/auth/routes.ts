@@ -30,7 +30,11 @@ export function authRoutes(ctx: AppContext, idTokens: IdTokenVerifier | undefine
         // Refused before the body is even read: in production nobody may name themselves.
         onRequest: async () => {
           if (!developmentLogin) {
-            throw new HttpError(403, 'DEVELOPMENT_LOGIN_DISABLED', 'POST /auth/login is the development sign-in and is off in production: exchange an ID token of the identity provider at POST /auth/token.')
+            throw new HttpError(
+              403,
+              'DEVELOPMENT_LOGIN_DISABLED',
+              'POST /auth/login is the development sign-in and is off in production: exchange an ID token of the identity provider at POST /auth/token.',
+            )
           }
         },
       },
@@ -48,7 +52,11 @@ export function authRoutes(ctx: AppContext, idTokens: IdTokenVerifier | undefine
         schema: { body: TokenBody },
         onRequest: async () => {
           if (idTokens === undefined) {
-            throw new HttpError(403, 'SIGN_IN_NOT_CONFIGURED', 'No identity provider is configured: set OIDC_ISSUER, OIDC_AUDIENCE and OIDC_JWKS_URL (or OIDC_JWKS_FILE).')
+            throw new HttpError(
+              403,
+              'SIGN_IN_NOT_CONFIGURED',
+              'No identity provider is configured: set OIDC_ISSUER, OIDC_AUDIENCE and OIDC_JWKS_URL (or OIDC_JWKS_FILE).',
+            )
           }
         },
       },

@@ -38,11 +38,14 @@ export function backpackRoutes(ctx: AppContext) {
         once(tx, { principal: `user:${request.user.id}`, key, fingerprint: fingerprintOf(request) }, async () => {
           // Only what the user can read may be saved (and saving is what keeps it readable to them).
           if ((await readableAsset(tx, assetId, request.user.id, 'FOR SHARE OF a')) === null) throw notFound('asset')
-          const inserted = await tx.maybeOne<ItemRow>(sql`INSERT INTO backpack_items (user_id, asset_id, label) VALUES (${request.user.id}, ${assetId}, ${label})
+          const inserted =
+            await tx.maybeOne<ItemRow>(sql`INSERT INTO backpack_items (user_id, asset_id, label) VALUES (${request.user.id}, ${assetId}, ${label})
             ON CONFLICT (user_id, asset_id) DO NOTHING RETURNING id, asset_id, label, created_at`)
           if (inserted !== null) return { status: 201, body: present(inserted), headers: {} }
           // Already in the backpack: adding is idempotent.
-          const existing = await tx.one<ItemRow>(sql`SELECT id, asset_id, label, created_at FROM backpack_items WHERE user_id = ${request.user.id} AND asset_id = ${assetId}`)
+          const existing = await tx.one<ItemRow>(
+            sql`SELECT id, asset_id, label, created_at FROM backpack_items WHERE user_id = ${request.user.id} AND asset_id = ${assetId}`,
+          )
           return { status: 200, body: present(existing), headers: {} }
         }),
       )

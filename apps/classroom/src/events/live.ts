@@ -56,11 +56,7 @@ interface LiveContext {
   log: FastifyBaseLogger
 }
 
-export function serveLiveConnection(
-  deps: LiveDependencies,
-  socket: WebSocket,
-  context: LiveContext,
-): void {
+export function serveLiveConnection(deps: LiveDependencies, socket: WebSocket, context: LiveContext): void {
   new LiveConnection(deps, socket, context).start()
 }
 
@@ -209,13 +205,23 @@ class LiveConnection {
     }
     const question = this.#questions.get(message.questionId)
     if (question === undefined) {
-      hub.send(this.#socket, { type: 'error', code: 'INVALID_MESSAGE', message: `answer.questionId: no question ${JSON.stringify(message.questionId)} in this event.` })
+      hub.send(this.#socket, {
+        type: 'error',
+        code: 'INVALID_MESSAGE',
+        message: `answer.questionId: no question ${JSON.stringify(message.questionId)} in this event.`,
+      })
       return
     }
     const points = message.answer === question.answer ? question.points : 0
     try {
       const result = await recordAnswer(db, this.#participantId, question.id, message.answer, points)
-      hub.send(this.#socket, { type: 'answered', questionId: question.id, accepted: result.accepted, points: result.accepted ? points : 0, score: result.score })
+      hub.send(this.#socket, {
+        type: 'answered',
+        questionId: question.id,
+        accepted: result.accepted,
+        points: result.accepted ? points : 0,
+        score: result.score,
+      })
       if (result.accepted && points !== 0) leaderboard.schedule(this.#event.id)
     } catch (err) {
       this.#log.error({ err, eventId: this.#event.id }, 'recording an answer failed')

@@ -175,7 +175,11 @@ export function eventRoutes(ctx: AppContext, notifications: NotificationSource) 
       // A plain GET: this route speaks WebSocket only. Answered before anything else is looked at.
       onRequest: async (request) => {
         if (!request.ws) {
-          throw new HttpError(426, 'UPGRADE_REQUIRED', 'This is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket) and ?token=<access token>.')
+          throw new HttpError(
+            426,
+            'UPGRADE_REQUIRED',
+            'This is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket) and ?token=<access token>.',
+          )
         }
       },
       handler: async () => {

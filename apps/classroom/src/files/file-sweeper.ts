@@ -72,16 +72,20 @@ export class FileSweeper {
       result.releasedFilesRemoved = (await collectBlobs(db, projectFiles, due, config.replacedFilesGraceMs)).length
       const blobs = [...this.#retry.blobs]
       this.#retry.blobs.clear()
-      result.retriedFilesRemoved += (await collectBlobs(db, projectFiles, blobs, config.replacedFilesGraceMs).catch((err: unknown) => {
-        this.later('blobs', blobs)
-        throw err
-      })).length
+      result.retriedFilesRemoved += (
+        await collectBlobs(db, projectFiles, blobs, config.replacedFilesGraceMs).catch((err: unknown) => {
+          this.later('blobs', blobs)
+          throw err
+        })
+      ).length
       const assets = [...this.#retry.assets]
       this.#retry.assets.clear()
-      result.retriedFilesRemoved += (await collectAssetFiles(db, assetFiles, assets).catch((err: unknown) => {
-        this.later('assets', assets)
-        throw err
-      })).length
+      result.retriedFilesRemoved += (
+        await collectAssetFiles(db, assetFiles, assets).catch((err: unknown) => {
+          this.later('assets', assets)
+          throw err
+        })
+      ).length
       const expired = await db.query(sql`DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => ${IDEMPOTENCY_KEY_HOURS})`)
       result.expiredKeys = expired.rowCount ?? 0
       if (Date.now() - this.#lastCrashSweep >= CRASH_SWEEP_EVERY_MS) {

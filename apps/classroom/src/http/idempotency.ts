@@ -35,7 +35,16 @@ export function idempotencyKey(request: FastifyRequest): string | undefined {
 /** What makes two requests "the same": method, route, parameters and body. */
 export function fingerprintOf(request: FastifyRequest, extra?: unknown): string {
   return createHash('sha256')
-    .update(JSON.stringify([request.method, request.routeOptions.url, request.params, request.query, request.body instanceof Object && 'pipe' in request.body ? null : request.body, extra]))
+    .update(
+      JSON.stringify([
+        request.method,
+        request.routeOptions.url,
+        request.params,
+        request.query,
+        request.body instanceof Object && 'pipe' in request.body ? null : request.body,
+        extra,
+      ]),
+    )
     .digest('hex')
 }
 

@@ -29,7 +29,11 @@ export function parseIfMatch(header: string | undefined): IfMatch | undefined {
   }
   if (tags === 0) throw badRequest('If-Match is empty: send the ETag you read, e.g. If-Match: "3".')
   if (versions.length === 0) {
-    throw new HttpError(412, 'PRECONDITION_FAILED', 'If-Match names no current version: weak tags (W/"...") never match for a change; send the strong ETag you read.')
+    throw new HttpError(
+      412,
+      'PRECONDITION_FAILED',
+      'If-Match names no current version: weak tags (W/"...") never match for a change; send the strong ETag you read.',
+    )
   }
   return { kind: 'versions', versions }
 }

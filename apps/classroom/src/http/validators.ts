@@ -11,5 +11,4 @@ const shared: Options = { useDefaults: true, removeAdditional: false, allErrors:
 const forText = new Ajv({ ...shared, coerceTypes: 'array' })
 const forJson = new Ajv({ ...shared, coerceTypes: false })
 
-export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
-  (httpPart === 'body' ? forJson : forText).compile(schema as object)
+export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => (httpPart === 'body' ? forJson : forText).compile(schema as object)

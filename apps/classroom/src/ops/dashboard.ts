@@ -47,7 +47,9 @@ export function dashboardRoutes(ctx: AppContext) {
       const query = request.query as { token?: unknown } | undefined
       const token = header?.startsWith('Bearer ') ? header.slice('Bearer '.length) : typeof query?.token === 'string' ? query.token : undefined
       if (token === undefined || token === '') {
-        throw unauthorized('The dashboard needs a signed-in operator or teacher: open /dashboard?token=<access token>, or send `Authorization: Bearer <access token>`.')
+        throw unauthorized(
+          'The dashboard needs a signed-in operator or teacher: open /dashboard?token=<access token>, or send `Authorization: Bearer <access token>`.',
+        )
       }
       const { user, expiresAt } = await ctx.auth.accessToken(token)
       if (!(await mayWatch(user.id))) {

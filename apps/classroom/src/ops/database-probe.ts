@@ -30,7 +30,12 @@ export class DatabaseProbe {
   }
 
   async #ask(url: string, timeoutMs: number): Promise<ProbeAnswer> {
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs, statement_timeout: timeoutMs, application_name: 'classroom-health-probe' })
+    const client = new pg.Client({
+      connectionString: url,
+      connectionTimeoutMillis: timeoutMs,
+      statement_timeout: timeoutMs,
+      application_name: 'classroom-health-probe',
+    })
     client.on('error', () => undefined)
     try {
       await client.connect()

@@ -36,11 +36,17 @@ export function opsRoutes(ctx: AppContext, probe: DatabaseProbe) {
       if (report.status !== 'down') return reply.status(200).send(report)
       const answer = await probe.answers(2 * HEALTH_TIMEOUT_MS)
       if (answer === 'answers') {
-        return reply.status(200).send({ ...report, status: 'degraded', busy: 'pool', reason: `the pool is busy (${report.reason ?? 'no connection free'}); the database answers` })
+        const reason = `the pool is busy (${report.reason ?? 'no connection free'}); the database answers`
+        return reply.status(200).send({ ...report, status: 'degraded', busy: 'pool', reason })
       }
       if (answer === 'full' && report.pool.total > 0) {
         // The server is at its connection limit and we hold connections: busy everywhere, not down.
-        return reply.status(200).send({ ...report, status: 'degraded', busy: 'server', reason: `the pool is busy (${report.reason ?? 'no connection free'}); the server answers but is at its connection limit` })
+        return reply.status(200).send({
+          ...report,
+          status: 'degraded',
+          busy: 'server',
+          reason: `the pool is busy (${report.reason ?? 'no connection free'}); the server answers but is at its connection limit`,
+        })
       }
       return reply.status(503).header('retry-after', '5').send(report)
     })

@@ -110,7 +110,9 @@ export async function collectBlobs(db: Database, store: BlobStore, shas: Iterabl
         await tx.query(sql`DELETE FROM blob_releases WHERE sha256 = ${sha}`)
         return
       }
-      const recent = await tx.maybeOne(sql`SELECT 1 FROM blob_releases WHERE sha256 = ${sha} AND released_at > now() - make_interval(secs => ${graceMs / 1000})`)
+      const recent = await tx.maybeOne(
+        sql`SELECT 1 FROM blob_releases WHERE sha256 = ${sha} AND released_at > now() - make_interval(secs => ${graceMs / 1000})`,
+      )
       if (recent !== null) return
       await store.remove(sha)
       await tx.query(sql`DELETE FROM blob_releases WHERE sha256 = ${sha}`)

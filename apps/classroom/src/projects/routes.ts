@@ -18,16 +18,7 @@ import { parseIfMatch, versionToExpect } from '../http/if-match.ts'
 import { IdParams, PRINTABLE, RowId, Text } from '../http/schemas.ts'
 import { HttpError, invalidField, notFound } from '../http-errors.ts'
 import { PageQuery, pageOf, pageStart, type Page } from '../pagination.ts'
-import {
-  claimExistingBlobs,
-  collectBlobs,
-  describeFiles,
-  insertFileRows,
-  releaseBlobs,
-  writeBlobs,
-  type FileInput,
-  type StoredFile,
-} from './project-files.ts'
+import { claimExistingBlobs, collectBlobs, describeFiles, insertFileRows, releaseBlobs, writeBlobs, type FileInput, type StoredFile } from './project-files.ts'
 
 const FileSchema = Type.Object(
   // File contents live on disk, not in a text column: any character is fine there.
@@ -89,7 +80,9 @@ async function linkAssets(tx: Transaction, projectId: string, assetIds: readonly
   if (refused >= 0) throw invalidField(`assets.${refused}`, `names no asset you can read (${assetIds[refused]}).`)
   if (replace) await tx.query(sql`DELETE FROM project_assets WHERE project_id = ${projectId}`)
   if (wanted.length > 0) {
-    await tx.query(sql`INSERT INTO project_assets (project_id, asset_id) SELECT ${projectId}::bigint, a FROM unnest(${wanted}::bigint[]) AS a ON CONFLICT DO NOTHING`)
+    await tx.query(
+      sql`INSERT INTO project_assets (project_id, asset_id) SELECT ${projectId}::bigint, a FROM unnest(${wanted}::bigint[]) AS a ON CONFLICT DO NOTHING`,
+    )
   }
 }
 
@@ -142,7 +135,9 @@ export function projectRoutes(ctx: AppContext) {
         db.transaction((tx) =>
           once(tx, { principal: principal(request), key, fingerprint: fingerprintOf(request) }, async () => {
             await writeBlobs(tx, store, files, described)
-            const project = await tx.one<ProjectRow>(sql`INSERT INTO projects (owner_id, name) VALUES (${user.id}, ${name}) RETURNING id, owner_id, name, version`)
+            const project = await tx.one<ProjectRow>(
+              sql`INSERT INTO projects (owner_id, name) VALUES (${user.id}, ${name}) RETURNING id, owner_id, name, version`,
+            )
             await insertFileRows(tx, project.id, described)
             await linkAssets(tx, project.id, assets ?? [], user, false)
             const linked = await contentsOf(tx, project.id)
@@ -242,7 +237,9 @@ export function projectRoutes(ctx: AppContext) {
         // Idempotent: sharing twice, or from many requests at once, leaves one link per group.
         await tx.query(sql`INSERT INTO project_shares (project_id, group_id)
           SELECT ${id}::bigint, g FROM unnest(${groupIds}::bigint[]) AS g ORDER BY g ON CONFLICT DO NOTHING`)
-        return tx.query<{ name: string }>(sql`SELECT g.name FROM project_shares s JOIN groups g ON g.id = s.group_id WHERE s.project_id = ${id} ORDER BY g.name`)
+        return tx.query<{ name: string }>(
+          sql`SELECT g.name FROM project_shares s JOIN groups g ON g.id = s.group_id WHERE s.project_id = ${id} ORDER BY g.name`,
+        )
       })
       return { id: Number(id), groups: shared.rows.map((r) => r.name) }
     })
@@ -257,14 +254,24 @@ export function projectRoutes(ctx: AppContext) {
             const source = await readable(tx, id, request.user)
             if (source === null) throw notFound('project')
             const { files, assets } = await contentsOf(tx, id)
-            if (!(await claimExistingBlobs(tx, store, files.map((f) => f.sha256)))) {
+            if (
+              !(await claimExistingBlobs(
+                tx,
+                store,
+                files.map((f) => f.sha256),
+              ))
+            ) {
               throw new HttpError(409, 'CONFLICT', 'The project changed while it was being copied; try again.')
             }
-            const row = await tx.one<ProjectRow>(sql`INSERT INTO projects (owner_id, name) VALUES (${request.user.id}, ${source.name}) RETURNING id, owner_id, name, version`)
+            const row = await tx.one<ProjectRow>(
+              sql`INSERT INTO projects (owner_id, name) VALUES (${request.user.id}, ${source.name}) RETURNING id, owner_id, name, version`,
+            )
             await insertFileRows(tx, row.id, files)
             // Whoever can read the source can read its assets: the copy uses them too.
             if (assets.length > 0) {
-              await tx.query(sql`INSERT INTO project_assets (project_id, asset_id) SELECT ${row.id}::bigint, a FROM unnest(${assets.map((a) => a.id)}::bigint[]) AS a`)
+              await tx.query(
+                sql`INSERT INTO project_assets (project_id, asset_id) SELECT ${row.id}::bigint, a FROM unnest(${assets.map((a) => a.id)}::bigint[]) AS a`,
+              )
             }
             return { status: 201, body: present(row, { files, assets }), headers: { etag: etagOf(row), location: `/projects/${row.id}` } }
           }),

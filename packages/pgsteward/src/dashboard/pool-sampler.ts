@@ -53,7 +53,16 @@ export interface DashboardSample {
   waiting: number
   acquireWaitMs: { p50: number; p90: number; p99: number; max: number; count: number; windowMs: number }
   statements: { perSecond: number; errorsPerSecond: number }
-  counters: { acquired: number; created: number; timeouts: number; leaks: number; retries: number; pipelined: number; connectFailures: number; destroyed: number }
+  counters: {
+    acquired: number
+    created: number
+    timeouts: number
+    leaks: number
+    retries: number
+    pipelined: number
+    connectFailures: number
+    destroyed: number
+  }
   holders: HolderView[]
   holdersNotShown: number
   slowest: SlowStatement[]
@@ -158,7 +167,10 @@ export class PoolSampler {
       this.#recentTimeouts = [{ at: Date.now(), waitedMs: err.waitedMs }, ...this.#recentTimeouts].slice(0, RECENT_EVENTS)
     }
     const onLeak = (...[event]: DatabaseEvents['leak']): void => {
-      this.#recentLeaks = [{ at: Date.now(), connectionId: event.connectionId, heldMs: event.heldMs, site: siteText(event.acquiredAt) }, ...this.#recentLeaks].slice(0, RECENT_EVENTS)
+      this.#recentLeaks = [
+        { at: Date.now(), connectionId: event.connectionId, heldMs: event.heldMs, site: siteText(event.acquiredAt) },
+        ...this.#recentLeaks,
+      ].slice(0, RECENT_EVENTS)
     }
     pool.on('query', onQuery)
     pool.on('acquire', onAcquire)
@@ -219,7 +231,13 @@ export class PoolSampler {
     this.#statements = 0
     this.#errors = 0
     const sample = this.sample()
-    this.#history.push({ at: sample.at, used: sample.connections.used, idle: sample.connections.idle, waiting: sample.waiting, perSecond: sample.statements.perSecond })
+    this.#history.push({
+      at: sample.at,
+      used: sample.connections.used,
+      idle: sample.connections.idle,
+      waiting: sample.waiting,
+      perSecond: sample.statements.perSecond,
+    })
     if (this.#history.length > HISTORY_POINTS) this.#history.shift()
     this.#waits.push(new LatencyHistogram())
     if (this.#waits.length > Math.ceil(WAIT_WINDOW_MS / this.#intervalMs)) this.#waits.shift()
@@ -292,10 +310,23 @@ export class PoolSampler {
     const destroyed = Object.values(stats.counters.destroyed).reduce((sum, n) => sum + n, 0)
     return {
       at: nowEpoch,
-      pool: { name: this.#internals.options.applicationName, max: stats.max, min: this.#internals.options.pool.min, serverVersion: pool.serverVersion, closing: pool.closing },
+      pool: {
+        name: this.#internals.options.applicationName,
+        max: stats.max,
+        min: this.#internals.options.pool.min,
+        serverVersion: pool.serverVersion,
+        closing: pool.closing,
+      },
       connections: { idle: stats.idle, used: stats.inUse, connecting: stats.connecting, total: stats.total, max: stats.max },
       waiting: stats.waiting,
-      acquireWaitMs: { p50: waits.percentile(0.5), p90: waits.percentile(0.9), p99: waits.percentile(0.99), max: waits.maxMs, count: waits.count, windowMs: WAIT_WINDOW_MS },
+      acquireWaitMs: {
+        p50: waits.percentile(0.5),
+        p90: waits.percentile(0.9),
+        p99: waits.percentile(0.99),
+        max: waits.maxMs,
+        count: waits.count,
+        windowMs: WAIT_WINDOW_MS,
+      },
       statements: { perSecond: this.#perSecond, errorsPerSecond: this.#errorsPerSecond },
       counters: {
         acquired: stats.counters.acquired,

@@ -77,7 +77,9 @@ export const messages = {
     const why =
       pool.inUse >= pool.max
         ? ' Every connection was in use: release connections sooner, raise pool.max, or enable pool.leakDetectionMs to find a holder that never releases.' +
-          (holders.length === 0 ? ' Sessions and transactions opened from now on record where they were opened, and a timeout lists them (option callSites).' : '')
+          (holders.length === 0
+            ? ' Sessions and transactions opened from now on record where they were opened, and a timeout lists them (option callSites).'
+            : '')
         : ''
     // "timeout" in the text: code written for pg.Pool recognises its acquire timeout by that word.
     return `Acquire timeout: waited ${waitedMs} ms for a connection (pool: ${describePoolState(pool)}).${why}${describeHolders(holders)}`

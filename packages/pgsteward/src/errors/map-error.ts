@@ -107,7 +107,8 @@ export function isConnectionFatal(sqlState: string | undefined): boolean {
 export function breaksConnection(err: unknown): boolean {
   if (err instanceof ConnectionLostError || err instanceof AdminShutdownError) return true
   const sqlState = sqlStateOf(err)
-  if (sqlState !== undefined) return isConnectionFatal(sqlState) || str((err as ServerError).severity) === 'FATAL' || str((err as ServerError).severity) === 'PANIC'
+  if (sqlState !== undefined)
+    return isConnectionFatal(sqlState) || str((err as ServerError).severity) === 'FATAL' || str((err as ServerError).severity) === 'PANIC'
   return isConnectionLoss(err)
 }
 

@@ -16,11 +16,7 @@ import type { ClientLink } from './pg-client-facade.js'
 
 let joinedCounter = 0
 
-type Control =
-  | { kind: 'begin'; modes: boolean }
-  | { kind: 'commit' | 'rollback' }
-  | { kind: 'refused'; what: string }
-  | undefined
+type Control = { kind: 'begin'; modes: boolean } | { kind: 'commit' | 'rollback' } | { kind: 'refused'; what: string } | undefined
 
 /** BEGIN / START TRANSACTION, COMMIT / END, ROLLBACK / ABORT (not ROLLBACK TO SAVEPOINT), in one statement's first words. */
 function controlOf(words: readonly string[]): Control {

@@ -253,7 +253,9 @@ export class StewardPgClient extends EventEmitter {
       const text = link.translate(args.text)
       if (text instanceof Error) throw text
       const submittable = args.submittable as unknown as DriverSubmittable
-      void Promise.resolve(link.submit(submittable, true, submittableEffect(args.text), () => undefined)).catch((err: unknown) => deliverError(submittable, err))
+      void Promise.resolve(link.submit(submittable, true, submittableEffect(args.text), () => undefined)).catch((err: unknown) =>
+        deliverError(submittable, err),
+      )
       return args.submittable
     }
     const text = link.translate(args.config.text)

@@ -86,15 +86,36 @@ const UNSUPPORTED: Record<string, string> = {
   stream: 'a custom stream factory is not supported.',
   onConnect:
     'onConnect is not supported: pgsteward resets session state between borrowers, which would undo what it set. ' +
-    "Give per-connection settings as options ('-c search_path=app') or pgsteward.serverSettings; listen to the \"connect\" event to observe new connections.",
+    'Give per-connection settings as options (\'-c search_path=app\') or pgsteward.serverSettings; listen to the "connect" event to observe new connections.',
   client_encoding: 'client_encoding is not supported: pgsteward speaks UTF8.',
   replication: 'replication connections are not supported.',
 }
 
 const MAPPED = new Set([
-  'connectionString', 'host', 'port', 'user', 'password', 'database', 'ssl', 'application_name', 'options', 'statement_timeout', 'lock_timeout',
-  'idle_in_transaction_session_timeout', 'keepAlive', 'keepAliveInitialDelayMillis', 'max', 'min', 'idleTimeoutMillis', 'connectionTimeoutMillis',
-  'maxLifetimeSeconds', 'pipeline', 'binary', 'pgsteward', 'poolSize', 'allowExitOnIdle',
+  'connectionString',
+  'host',
+  'port',
+  'user',
+  'password',
+  'database',
+  'ssl',
+  'application_name',
+  'options',
+  'statement_timeout',
+  'lock_timeout',
+  'idle_in_transaction_session_timeout',
+  'keepAlive',
+  'keepAliveInitialDelayMillis',
+  'max',
+  'min',
+  'idleTimeoutMillis',
+  'connectionTimeoutMillis',
+  'maxLifetimeSeconds',
+  'pipeline',
+  'binary',
+  'pgsteward',
+  'poolSize',
+  'allowExitOnIdle',
 ])
 
 /** Translate pg.Pool options into pgsteward's, collecting every unsupported or unknown one. */
@@ -107,7 +128,9 @@ export function fromPgPoolOptions(input: PgPoolOptions = {}): DatabaseOptions {
   }
   if (input.keepAlive === false) problems.push('keepAlive: false is not supported: pgsteward always enables TCP keep-alive so dead peers are noticed.')
   if (input.allowExitOnIdle === false) {
-    problems.push('allowExitOnIdle: false is not supported: pgsteward never keeps the process alive for idle connections; call pool.end() when done, or remove the option.')
+    problems.push(
+      'allowExitOnIdle: false is not supported: pgsteward never keeps the process alive for idle connections; call pool.end() when done, or remove the option.',
+    )
   }
   if (problems.length > 0) throw new ConfigError(problems)
   const extra = input.pgsteward ?? {}
@@ -150,7 +173,10 @@ export function fromPgPoolOptions(input: PgPoolOptions = {}): DatabaseOptions {
 /** libpq's `options` (`-c name=value` or `--name=value`, space separated) as server settings. */
 function parseServerOptions(text: string, problems: string[]): Record<string, string> {
   const out: Record<string, string> = {}
-  const tokens = text.trim().split(/\s+/).filter((t) => t !== '')
+  const tokens = text
+    .trim()
+    .split(/\s+/)
+    .filter((t) => t !== '')
   for (let i = 0; i < tokens.length; i++) {
     let token = tokens[i] as string
     if (token === '-c') token = tokens[++i] ?? ''

@@ -12,7 +12,9 @@ export function checkChannel(channel: unknown, where: string): asserts channel i
   if (channel.includes('\0')) throw new MisuseError(`${where}: a channel name cannot contain a NUL character; remove it.`)
   const bytes = Buffer.byteLength(channel)
   if (bytes > MAX_CHANNEL_BYTES) {
-    throw new MisuseError(`${where}: the channel name is ${bytes} bytes long; PostgreSQL channel names are identifiers of at most ${MAX_CHANNEL_BYTES} bytes. Use a shorter name.`)
+    throw new MisuseError(
+      `${where}: the channel name is ${bytes} bytes long; PostgreSQL channel names are identifiers of at most ${MAX_CHANNEL_BYTES} bytes. Use a shorter name.`,
+    )
   }
 }
 
@@ -28,7 +30,9 @@ const MAX_PAYLOAD_BYTES = 7_999
 export function checkPayload(payload: unknown, where: string): string {
   if (payload === undefined) return ''
   if (typeof payload !== 'string') {
-    throw new MisuseError(`${where}: the payload must be a string (got ${payload === null ? 'null' : typeof payload}); send JSON.stringify(value), or better an id the listener reads.`)
+    throw new MisuseError(
+      `${where}: the payload must be a string (got ${payload === null ? 'null' : typeof payload}); send JSON.stringify(value), or better an id the listener reads.`,
+    )
   }
   const bytes = Buffer.byteLength(payload)
   if (bytes > MAX_PAYLOAD_BYTES) throw new NotificationPayloadError(bytes)

@@ -75,9 +75,12 @@ export class Listener {
   async listen(channel: string, onNotification: (payload: string) => void, options: ListenOptions | undefined): Promise<() => Promise<void>> {
     checkChannel(channel, 'db.listen')
     if (typeof onNotification !== 'function') {
-      throw new MisuseError(`db.listen('${channel}', handler): the handler must be a function taking the payload, as in db.listen('${channel}', (payload) => ...).`)
+      throw new MisuseError(
+        `db.listen('${channel}', handler): the handler must be a function taking the payload, as in db.listen('${channel}', (payload) => ...).`,
+      )
     }
-    if (options !== undefined && (typeof options !== 'object' || options === null)) throw new MisuseError('db.listen: the third argument must be an options object such as { onGap }.')
+    if (options !== undefined && (typeof options !== 'object' || options === null))
+      throw new MisuseError('db.listen: the third argument must be an options object such as { onGap }.')
     const onGap = options?.onGap
     if (onGap !== undefined && typeof onGap !== 'function') throw new MisuseError('db.listen: onGap must be a function, called after a reconnection.')
     const unknown = options === undefined ? [] : Object.keys(options).filter((k) => k !== 'onGap')
@@ -175,44 +178,44 @@ export class Listener {
 
   /** Open a connection and LISTEN every channel, retrying with backoff while anyone listens. Never rejects. */
   async #openUntilConnected(): Promise<WireConnection | undefined> {
-      while (!this.#closed && this.#channels.size > 0) {
-        let wire: WireConnection | undefined
-        try {
-          wire = await connect({
-            settings: this.#options.connection,
-            pipelining: false,
-            statementNames: undefined,
-            listeners: this.#wireListeners,
-          })
-          const channels = [...this.#channels.keys()]
-          if (!this.#closed && channels.length > 0) {
-            await runSimple(wire, channels.map((c) => `LISTEN ${quoted(c)}`).join('; '), this.#options.pool.connectTimeoutMs)
-          }
-        } catch (err) {
-          wire?.destroy()
-          this.#failures++
-          this.#lastError = err instanceof Error ? err : new Error(String(err))
-          if (this.#pool.listenerCount('error') > 0) this.#pool.emit('error', this.#lastError)
-          await this.#pause(Math.min(MAX_BACKOFF_MS, 5 * 2 ** Math.min(this.#failures - 1, 10)) * (0.5 + Math.random() / 2))
-          continue
+    while (!this.#closed && this.#channels.size > 0) {
+      let wire: WireConnection | undefined
+      try {
+        wire = await connect({
+          settings: this.#options.connection,
+          pipelining: false,
+          statementNames: undefined,
+          listeners: this.#wireListeners,
+        })
+        const channels = [...this.#channels.keys()]
+        if (!this.#closed && channels.length > 0) {
+          await runSimple(wire, channels.map((c) => `LISTEN ${quoted(c)}`).join('; '), this.#options.pool.connectTimeoutMs)
         }
-        if (this.#closed || this.#channels.size === 0) {
-          await closeAndWait(wire, this.#options.pool.connectTimeoutMs)
-          return undefined
-        }
-        this.#wire = wire
-        const attempts = this.#failures + 1
-        this.#failures = 0
-        this.#lastError = undefined
-        if (this.#pool.listenerCount('listenerConnect') > 0) {
-          this.#pool.emit('listenerConnect', { processId: wire.processId, channels: [...this.#channels.keys()], reconnected: this.#loss !== undefined })
-        }
-        const loss = this.#loss
-        this.#loss = undefined
-        if (loss !== undefined) this.#reportGap(loss, attempts)
-        return wire
+      } catch (err) {
+        wire?.destroy()
+        this.#failures++
+        this.#lastError = err instanceof Error ? err : new Error(String(err))
+        if (this.#pool.listenerCount('error') > 0) this.#pool.emit('error', this.#lastError)
+        await this.#pause(Math.min(MAX_BACKOFF_MS, 5 * 2 ** Math.min(this.#failures - 1, 10)) * (0.5 + Math.random() / 2))
+        continue
       }
-      return undefined
+      if (this.#closed || this.#channels.size === 0) {
+        await closeAndWait(wire, this.#options.pool.connectTimeoutMs)
+        return undefined
+      }
+      this.#wire = wire
+      const attempts = this.#failures + 1
+      this.#failures = 0
+      this.#lastError = undefined
+      if (this.#pool.listenerCount('listenerConnect') > 0) {
+        this.#pool.emit('listenerConnect', { processId: wire.processId, channels: [...this.#channels.keys()], reconnected: this.#loss !== undefined })
+      }
+      const loss = this.#loss
+      this.#loss = undefined
+      if (loss !== undefined) this.#reportGap(loss, attempts)
+      return wire
+    }
+    return undefined
   }
 
   /** Wait before the next attempt; `close()` cuts the wait short. The timer keeps the process alive: someone is listening. */

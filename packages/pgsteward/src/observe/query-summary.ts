@@ -18,24 +18,127 @@ const NOT_AN_OPERATION_AFTER = new Set(['for', 'key', 'do', 'then', 'on', 'or', 
 
 /** Words that end a table reference: never taken for an alias. */
 const CLAUSE_WORDS = new Set([
-  'where', 'group', 'order', 'limit', 'offset', 'having', 'window', 'union', 'except', 'intersect', 'on', 'using', 'join', 'inner',
-  'left', 'right', 'full', 'cross', 'natural', 'outer', 'lateral', 'returning', 'set', 'values', 'for', 'fetch', 'as', 'tablesample',
-  'with', 'select', 'insert', 'update', 'delete', 'merge', 'into', 'from', 'default', 'when', 'then', 'do', 'only', 'and', 'or', 'not',
-  'overriding', 'is', 'in', 'partition', 'on', 'conflict', 'to', 'stdin', 'stdout', 'csv', 'binary',
+  'where',
+  'group',
+  'order',
+  'limit',
+  'offset',
+  'having',
+  'window',
+  'union',
+  'except',
+  'intersect',
+  'on',
+  'using',
+  'join',
+  'inner',
+  'left',
+  'right',
+  'full',
+  'cross',
+  'natural',
+  'outer',
+  'lateral',
+  'returning',
+  'set',
+  'values',
+  'for',
+  'fetch',
+  'as',
+  'tablesample',
+  'with',
+  'select',
+  'insert',
+  'update',
+  'delete',
+  'merge',
+  'into',
+  'from',
+  'default',
+  'when',
+  'then',
+  'do',
+  'only',
+  'and',
+  'or',
+  'not',
+  'overriding',
+  'is',
+  'in',
+  'partition',
+  'on',
+  'conflict',
+  'to',
+  'stdin',
+  'stdout',
+  'csv',
+  'binary',
 ])
 
 /** Object kinds named by CREATE, ALTER, DROP and REFRESH. */
 const OBJECT_KINDS = new Set([
-  'table', 'index', 'view', 'function', 'procedure', 'sequence', 'schema', 'extension', 'type', 'trigger', 'domain', 'role', 'user',
-  'database', 'policy', 'rule', 'aggregate', 'operator', 'collation', 'publication', 'subscription', 'server', 'tablespace', 'cast',
-  'statistics', 'language', 'conversion', 'routine', 'group',
+  'table',
+  'index',
+  'view',
+  'function',
+  'procedure',
+  'sequence',
+  'schema',
+  'extension',
+  'type',
+  'trigger',
+  'domain',
+  'role',
+  'user',
+  'database',
+  'policy',
+  'rule',
+  'aggregate',
+  'operator',
+  'collation',
+  'publication',
+  'subscription',
+  'server',
+  'tablespace',
+  'cast',
+  'statistics',
+  'language',
+  'conversion',
+  'routine',
+  'group',
 ])
 
 const TRANSACTION_CONTROL = new Set(['begin', 'start', 'commit', 'end', 'abort', 'rollback', 'savepoint', 'release'])
 const FIRST_WORD_ONLY = new Set([
-  'set', 'reset', 'show', 'listen', 'unlisten', 'notify', 'discard', 'do', 'deallocate', 'checkpoint', 'load', 'prepare', 'execute',
-  'fetch', 'move', 'close', 'declare', 'grant', 'revoke', 'comment', 'vacuum', 'analyze', 'analyse', 'reindex', 'cluster', 'security',
-  'import', 'reassign', 'values',
+  'set',
+  'reset',
+  'show',
+  'listen',
+  'unlisten',
+  'notify',
+  'discard',
+  'do',
+  'deallocate',
+  'checkpoint',
+  'load',
+  'prepare',
+  'execute',
+  'fetch',
+  'move',
+  'close',
+  'declare',
+  'grant',
+  'revoke',
+  'comment',
+  'vacuum',
+  'analyze',
+  'analyse',
+  'reindex',
+  'cluster',
+  'security',
+  'import',
+  'reassign',
+  'values',
 ])
 
 const lower = (t: SqlToken | undefined): string | undefined => (t?.kind === 'word' ? t.text.toLowerCase() : undefined)
@@ -119,7 +222,12 @@ function summarizeDefinition(tokens: readonly SqlToken[], parts: string[]): void
     parts.push((tokens[0] as SqlToken).text)
     return
   }
-  parts.push(tokens.slice(0, i + 1).map((t) => t.text).join(' '))
+  parts.push(
+    tokens
+      .slice(0, i + 1)
+      .map((t) => t.text)
+      .join(' '),
+  )
   i++
   while (['concurrently', 'if', 'not', 'exists', 'only'].includes(lower(tokens[i]) ?? '')) i++
   if (lower(tokens[i]) === 'on') i++
@@ -174,7 +282,14 @@ function statementParts(tokens: readonly SqlToken[], parts: string[]): void {
       return
     }
     case 'rollback':
-      parts.push(lower(tokens[1]) === 'to' ? tokens.slice(0, lower(tokens[2]) === 'savepoint' ? 3 : 2).map((t) => t.text).join(' ') : first.text)
+      parts.push(
+        lower(tokens[1]) === 'to'
+          ? tokens
+              .slice(0, lower(tokens[2]) === 'savepoint' ? 3 : 2)
+              .map((t) => t.text)
+              .join(' ')
+          : first.text,
+      )
       return
     case 'start':
       parts.push(lower(tokens[1]) === 'transaction' ? `${first.text} ${(tokens[1] as SqlToken).text}` : first.text)

@@ -74,9 +74,26 @@ const TARGETS: readonly TargetSessionAttrs[] = ['any', 'read-write', 'read-only'
 
 /** libpq keywords pgsteward honours. */
 const HONOURED = new Set([
-  'host', 'port', 'dbname', 'user', 'password', 'application_name', 'fallback_application_name', 'options', 'sslmode', 'sslrootcert',
-  'sslcert', 'sslkey', 'connect_timeout', 'target_session_attrs', 'load_balance_hosts', 'keepalives', 'keepalives_idle', 'client_encoding',
-  'sslnegotiation', 'ssl',
+  'host',
+  'port',
+  'dbname',
+  'user',
+  'password',
+  'application_name',
+  'fallback_application_name',
+  'options',
+  'sslmode',
+  'sslrootcert',
+  'sslcert',
+  'sslkey',
+  'connect_timeout',
+  'target_session_attrs',
+  'load_balance_hosts',
+  'keepalives',
+  'keepalives_idle',
+  'client_encoding',
+  'sslnegotiation',
+  'ssl',
 ])
 
 /** Keywords other drivers accept that have a pgsteward option instead. */
@@ -131,7 +148,9 @@ export function resolveConnection(input: ConnectionInput, env: NodeJS.ProcessEnv
       info = parseConninfo(urlText)
     } catch (err) {
       if (!(err instanceof ConninfoSyntaxError)) throw err
-      problems.push(`${urlName} ${err.message}: write it as postgres://user:password@host:5432/database (several hosts: postgres://user@h1:5432,h2:5432/database).`)
+      problems.push(
+        `${urlName} ${err.message}: write it as postgres://user:password@host:5432/database (several hosts: postgres://user@h1:5432,h2:5432/database).`,
+      )
     }
     for (const key of info.keys()) {
       if (HONOURED.has(key)) continue
@@ -231,11 +250,7 @@ function oneOf<T extends string>(picked: { value: string | undefined; from: stri
   return fallback
 }
 
-function resolveHosts(
-  host: { value: string | undefined; from: string },
-  port: { value: string | undefined; from: string },
-  problems: string[],
-): HostAddress[] {
+function resolveHosts(host: { value: string | undefined; from: string }, port: { value: string | undefined; from: string }, problems: string[]): HostAddress[] {
   const hostList = (host.value ?? 'localhost').split(',').map((h) => h.trim())
   const portList = (port.value ?? '5432').split(',').map((p) => p.trim())
   if (portList.length !== 1 && portList.length !== hostList.length) {

@@ -4,7 +4,16 @@
  */
 import { ConfigError } from '../errors/error-classes.js'
 import { resolveConnection } from './connection-settings.js'
-import { POOL_DEFAULTS, RETRY_DEFAULTS, SLOW_STATEMENT_DEFAULT_MS, type DatabaseLogger, type DatabaseOptions, type PoolOptions, type ResolvedOptions, type RetryOptions } from './database-options.js'
+import {
+  POOL_DEFAULTS,
+  RETRY_DEFAULTS,
+  SLOW_STATEMENT_DEFAULT_MS,
+  type DatabaseLogger,
+  type DatabaseOptions,
+  type PoolOptions,
+  type ResolvedOptions,
+  type RetryOptions,
+} from './database-options.js'
 import { checkSection, definedOnly, describeValue, isPlainObject, type Kind } from './option-checks.js'
 
 const TOP_LEVEL: Record<keyof DatabaseOptions, Kind> = {
@@ -71,8 +80,10 @@ const FAMILIAR_NAMES: Record<string, string> = {
 function contradictions(pool: Required<PoolOptions>, retry: Required<RetryOptions>, problems: string[]): void {
   const valid = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0
   if (valid(pool.max) && pool.max < 1) problems.push('pool.max must be at least 1.')
-  if (valid(pool.min) && valid(pool.max) && pool.min > pool.max) problems.push(`pool.min (${pool.min}) is greater than pool.max (${pool.max}): lower min or raise max.`)
-  if (valid(pool.acquireTimeoutMs) && pool.acquireTimeoutMs < 1) problems.push('pool.acquireTimeoutMs must be at least 1: every wait for a connection needs a limit.')
+  if (valid(pool.min) && valid(pool.max) && pool.min > pool.max)
+    problems.push(`pool.min (${pool.min}) is greater than pool.max (${pool.max}): lower min or raise max.`)
+  if (valid(pool.acquireTimeoutMs) && pool.acquireTimeoutMs < 1)
+    problems.push('pool.acquireTimeoutMs must be at least 1: every wait for a connection needs a limit.')
   if (valid(pool.connectTimeoutMs) && pool.connectTimeoutMs < 1) problems.push('pool.connectTimeoutMs must be at least 1: a connection attempt needs a limit.')
   if (valid(pool.maxLifetimeMs) && pool.maxLifetimeMs > 0 && pool.maxLifetimeMs < 1_000) {
     problems.push(`pool.maxLifetimeMs (${pool.maxLifetimeMs}) is under one second: connections would churn. Use at least 1000, or 0 to disable.`)
@@ -106,13 +117,18 @@ export function resolveOptions(input: unknown, env: NodeJS.ProcessEnv = process.
   const replicaPool = { ...pool, ...definedOnly(replicaPoolInput) } as Required<PoolOptions>
   const retry = { ...RETRY_DEFAULTS, ...definedOnly(retryInput) } as Required<RetryOptions>
   contradictions(pool, retry, problems)
-  const logger = typeof options.logger === 'object' && options.logger !== null && typeof (options.logger as { warn?: unknown }).warn === 'function' ? (options.logger as DatabaseLogger) : undefined
+  const logger =
+    typeof options.logger === 'object' && options.logger !== null && typeof (options.logger as { warn?: unknown }).warn === 'function'
+      ? (options.logger as DatabaseLogger)
+      : undefined
   if (Number.isSafeInteger(options.slowStatementMs) && (options.slowStatementMs as number) > 0 && options.logger === undefined) {
-    problems.push('slowStatementMs needs a logger to log slow statements through: pass logger (pino, or any object with warn(object, message)), or remove slowStatementMs.')
+    problems.push(
+      'slowStatementMs needs a logger to log slow statements through: pass logger (pino, or any object with warn(object, message)), or remove slowStatementMs.',
+    )
   }
 
   const num = (key: string, fallback: number): number => (Number.isSafeInteger(options[key]) ? (options[key] as number) : fallback)
-  const str = (key: string): string | undefined => (typeof options[key] === 'string' ? (options[key]) : undefined)
+  const str = (key: string): string | undefined => (typeof options[key] === 'string' ? options[key] : undefined)
   const pooler = options.pooler === 'transaction' ? 'transaction' : 'none'
   const statementTimeoutMs = num('statementTimeoutMs', 0)
   const lockTimeoutMs = num('lockTimeoutMs', 0)
@@ -130,7 +146,8 @@ export function resolveOptions(input: unknown, env: NodeJS.ProcessEnv = process.
     idleInTransactionTimeoutMs,
     keepAliveInitialDelayMs: typeof options.keepAliveInitialDelayMs === 'number' ? options.keepAliveInitialDelayMs : undefined,
   }
-  const connectTimeoutMs = (p: Required<PoolOptions>): number => (Number.isSafeInteger(p.connectTimeoutMs) ? p.connectTimeoutMs : POOL_DEFAULTS.connectTimeoutMs)
+  const connectTimeoutMs = (p: Required<PoolOptions>): number =>
+    Number.isSafeInteger(p.connectTimeoutMs) ? p.connectTimeoutMs : POOL_DEFAULTS.connectTimeoutMs
   const connection = resolveConnection(
     {
       ...shared,
@@ -189,7 +206,8 @@ const STARTUP_SETTINGS: readonly [option: string, setting: string][] = [
  * ("unsupported startup parameter"), and a pooler that ignored them would apply them nowhere.
  */
 function poolerSettingProblems(options: Record<string, unknown>, problems: string[]): void {
-  const where = "behind a transaction-mode pooler (pooler: 'transaction') the server connections are shared by all of the pooler's clients, and PgBouncer refuses settings sent at connect (\"unsupported startup parameter\")"
+  const where =
+    "behind a transaction-mode pooler (pooler: 'transaction') the server connections are shared by all of the pooler's clients, and PgBouncer refuses settings sent at connect (\"unsupported startup parameter\")"
   for (const [option, setting] of STARTUP_SETTINGS) {
     if (typeof options[option] === 'number' && options[option] > 0) {
       problems.push(
@@ -198,6 +216,8 @@ function poolerSettingProblems(options: Record<string, unknown>, problems: strin
     }
   }
   if (isPlainObject(options.serverSettings) && Object.keys(options.serverSettings).length > 0) {
-    problems.push(`serverSettings cannot be honoured: ${where}. Set them for the role or database on the server (ALTER ROLE ... SET ...), or with SET LOCAL inside each transaction; then remove serverSettings.`)
+    problems.push(
+      `serverSettings cannot be honoured: ${where}. Set them for the role or database on the server (ALTER ROLE ... SET ...), or with SET LOCAL inside each transaction; then remove serverSettings.`,
+    )
   }
 }

@@ -9,13 +9,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
-import {
-  ConfigError,
-  ConnectionError,
-  PoolClosedError,
-  PoolDeadlockError,
-  PoolTimeoutError,
-} from '../errors/error-classes.js'
+import { ConfigError, ConnectionError, PoolClosedError, PoolDeadlockError, PoolTimeoutError } from '../errors/error-classes.js'
 import type { HolderInfo, PoolStateSnapshot } from '../errors/error-messages.js'
 import { abortErrorFrom, isPermanentConnectFailure, isReadOnlyViolation } from '../errors/map-error.js'
 import type { ResolvedOptions } from '../options/database-options.js'

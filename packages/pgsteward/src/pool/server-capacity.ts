@@ -30,6 +30,6 @@ export async function checkServerCapacity(conn: WireConnection, max: number, tim
   return (
     `pool.max is ${max} but the server can give at most ${available} more connections ` +
     `(max_connections ${row.max_connections}, reserved ${row.reserved}, in use ${row.in_use}). ` +
-    'Under load the pool would fail to open connections. Lower pool.max, raise max_connections on the server, or put a connection pooler in front of it (pooler: \'transaction\').'
+    "Under load the pool would fail to open connections. Lower pool.max, raise max_connections on the server, or put a connection pooler in front of it (pooler: 'transaction')."
   )
 }

@@ -33,10 +33,13 @@ export function borrowOnce(
       else pool.release(conn)
     })
   }
-  const failed = traced === undefined ? fail : (err: Error): void => {
-    traced({ error: err, connectionId: undefined })
-    fail(err)
-  }
+  const failed =
+    traced === undefined
+      ? fail
+      : (err: Error): void => {
+          traced({ error: err, connectionId: undefined })
+          fail(err)
+        }
   if (shareable) pool.acquireShared(request, grant, failed)
   else pool.acquire(request, grant, failed)
 }

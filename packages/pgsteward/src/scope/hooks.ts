@@ -9,7 +9,12 @@ export interface Hooks {
   rollback: ((error: unknown) => unknown)[]
 }
 
-export async function runHooks(pool: Pool, phase: 'afterCommit' | 'afterRollback', hooks: readonly ((error: unknown) => unknown)[], error: unknown): Promise<void> {
+export async function runHooks(
+  pool: Pool,
+  phase: 'afterCommit' | 'afterRollback',
+  hooks: readonly ((error: unknown) => unknown)[],
+  error: unknown,
+): Promise<void> {
   for (const hook of hooks) {
     try {
       await hook(error)

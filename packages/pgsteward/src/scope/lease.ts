@@ -148,7 +148,8 @@ export class Lease {
     const begin = this.#unsentBegin
     this.#unsentBegin = undefined
     // A submittable writes its own messages and cannot carry BEGIN: BEGIN goes just ahead of it, in the same packet.
-    if (begin !== undefined) this.wire.enqueue(new Statement(this.wire, { text: begin, values: undefined, exclusive: false, effect: 'neutral', cache: false }, () => undefined))
+    if (begin !== undefined)
+      this.wire.enqueue(new Statement(this.wire, { text: begin, values: undefined, exclusive: false, effect: 'neutral', cache: false }, () => undefined))
     this.wire.enqueue(
       new SubmittableEntry(this.wire, submittable, exclusive, effect, {
         settled: (_status, error, tag) => {
@@ -198,7 +199,8 @@ export class Lease {
     this.#released = true
     // Statements the owner queued and never saw written (it ended without awaiting them) fail with
     // why: built only then, since an error captures a stack.
-    if (this.wire.queued > 0) this.wire.dropQueued(this.abortError ?? new SessionClosedError(this.kind === 'checkout' ? 'client' : this.kind, this.openedAt?.stack))
+    if (this.wire.queued > 0)
+      this.wire.dropQueued(this.abortError ?? new SessionClosedError(this.kind === 'checkout' ? 'client' : this.kind, this.openedAt?.stack))
     this.#pool.release(this.conn, destroy)
   }
 }

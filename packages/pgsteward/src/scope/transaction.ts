@@ -61,16 +61,16 @@ function attemptWithRetries<T>(
       return result
     },
     async (err: unknown) => {
-    lease.traceScope = scopeBefore
-    const retry = { ...host.options.retry, ...options?.retry }
-    const willRetry = isRetryableTransactionError(err) && n < retry.max && lease.abortError === undefined && !lease.released
-    traced?.({ error: err, committed: false, willRetry })
-    if (!willRetry) throw err
-    const delayMs = Math.random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** n)
-    host.pool.counters.retries++
-    host.pool.emit('retry', { attempt: n + 1, delayMs, error: err })
-    await new Promise((resolve) => setTimeout(resolve, delayMs))
-    return attemptWithRetries(host, lease, parent, fn, options, begin, n + 1)
+      lease.traceScope = scopeBefore
+      const retry = { ...host.options.retry, ...options?.retry }
+      const willRetry = isRetryableTransactionError(err) && n < retry.max && lease.abortError === undefined && !lease.released
+      traced?.({ error: err, committed: false, willRetry })
+      if (!willRetry) throw err
+      const delayMs = Math.random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** n)
+      host.pool.counters.retries++
+      host.pool.emit('retry', { attempt: n + 1, delayMs, error: err })
+      await new Promise((resolve) => setTimeout(resolve, delayMs))
+      return attemptWithRetries(host, lease, parent, fn, options, begin, n + 1)
     },
   )
 }

@@ -13,8 +13,15 @@ export class AuthenticationError extends Error {
 
 /** The MD5 answer: 'md5' + md5(md5(password + user) + salt). */
 function md5Answer(user: string, password: string, salt: Buffer): string {
-  const inner = createHash('md5').update(password + user, 'utf8').digest('hex')
-  return 'md5' + createHash('md5').update(Buffer.concat([Buffer.from(inner, 'utf8'), salt])).digest('hex')
+  const inner = createHash('md5')
+    .update(password + user, 'utf8')
+    .digest('hex')
+  return (
+    'md5' +
+    createHash('md5')
+      .update(Buffer.concat([Buffer.from(inner, 'utf8'), salt]))
+      .digest('hex')
+  )
 }
 
 /** One connection's authentication exchange. */

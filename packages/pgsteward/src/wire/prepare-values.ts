@@ -16,7 +16,8 @@ function reasonFor(err: unknown): string {
   if (err instanceof RangeError) return 'it is nested too deeply to convert (a very deep array or object)'
   if (err instanceof TypeError && /circular/i.test(err.message)) return 'it is a circular object, which JSON cannot represent'
   if (err instanceof TypeError && /bigint/i.test(err.message)) return 'it is an object holding a BigInt, which JSON cannot represent'
-  if (err instanceof Error) return `converting it threw ${err.name}` + (err.name === 'Error' || err.name === 'TypeError' ? ' (from its toJSON or toPostgres)' : '')
+  if (err instanceof Error)
+    return `converting it threw ${err.name}` + (err.name === 'Error' || err.name === 'TypeError' ? ' (from its toJSON or toPostgres)' : '')
   return 'converting it threw'
 }
 

@@ -52,13 +52,15 @@ export class ResultBuilder implements StatementResult {
 
   constructor(asArray: boolean, types: TypeParsers | undefined) {
     this.#asArray = asArray
-    this.#types = types ?? (pg.types)
+    this.#types = types ?? pg.types
   }
 
   describe(fields: FieldDescription[]): void {
     this.fields = fields
     this.#names = fields.map((f) => f.name)
-    this.#parsers = fields.map((f) => (f.format === 'binary' ? this.#types.getTypeParser(f.dataTypeID, 'binary') : this.#types.getTypeParser(f.dataTypeID, 'text')) ?? identity)
+    this.#parsers = fields.map(
+      (f) => (f.format === 'binary' ? this.#types.getTypeParser(f.dataTypeID, 'binary') : this.#types.getTypeParser(f.dataTypeID, 'text')) ?? identity,
+    )
   }
 
   addRow(values: (string | null)[]): void {

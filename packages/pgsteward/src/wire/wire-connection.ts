@@ -390,6 +390,6 @@ export class WireConnection {
     for (const entry of this.#queued.splice(0)) entry.fail(lost, false, this.socket)
     this.#exclusiveInFlight = false
     for (const tell of this.#quietWaiters.splice(0)) tell(false)
-    this.#listeners.closed(this, this.#closeCause ?? (this.#fatal))
+    this.#listeners.closed(this, this.#closeCause ?? this.#fatal)
   }
 }

@@ -97,7 +97,10 @@ describe('the API reference', () => {
     const options = all(ReflectionKind.Property).filter(isOption)
     assert.ok(options.length > 40, `found only ${options.length} options: the check no longer sees them`)
     const missing = options.filter((o) => !comments(o).some((c) => text(c).includes('(Default: ')))
-    assert.deepEqual(missing.map((o) => o.getFullName()), [])
+    assert.deepEqual(
+      missing.map((o) => o.getFullName()),
+      [],
+    )
   })
 
   it('gives every function, method, value and class a user calls a ```ts example', () => {
@@ -109,6 +112,9 @@ describe('the API reference', () => {
       ...all(ReflectionKind.Class).filter((c) => !c.name.endsWith('Error')),
     ]
     assert.ok(entries.some((e) => e.name === 'createDatabase') && entries.some((e) => e.name === 'transaction'), 'the check sees the entry points')
-    assert.deepEqual(entries.filter((e) => !hasTsExample(e)).map((e) => e.getFullName()), [])
+    assert.deepEqual(
+      entries.filter((e) => !hasTsExample(e)).map((e) => e.getFullName()),
+      [],
+    )
   })
 })

@@ -53,7 +53,8 @@ const majors = nodeMajors(manifest.engines.node)
 function nodeMajors(range: string): number[] {
   return range.split('||').map((part) => {
     const major = /^\s*\^(\d+)\.\d+\.\d+\s*$/.exec(part)?.[1]
-    if (major === undefined) throw new Error(`engines.node part "${part.trim()}" is not ^major.minor.patch: engines must name only the majors the consumer test runs`)
+    if (major === undefined)
+      throw new Error(`engines.node part "${part.trim()}" is not ^major.minor.patch: engines must name only the majors the consumer test runs`)
     return Number(major)
   })
 }
@@ -167,10 +168,16 @@ async function writeProject(dir: string, label: Project['label'], dependencies: 
   for (const file of ['smoke.mjs', 'smoke.cjs', 'consumer.ts', 'consumer-require.cts']) await copyFile(path.join(FIXTURES, file), path.join(dir, file))
   // Every entry point, also those consumer.ts does not name yet, must resolve with types.
   const imports = entryPoints.map((name, i) => `import * as entry${i} from '${name}'`)
-  await writeFile(path.join(dir, 'entry-points.ts'), `${imports.join('\n')}\nexport const entryPoints = [${entryPoints.map((_, i) => `entry${i}`).join(', ')}]\n`)
+  await writeFile(
+    path.join(dir, 'entry-points.ts'),
+    `${imports.join('\n')}\nexport const entryPoints = [${entryPoints.map((_, i) => `entry${i}`).join(', ')}]\n`,
+  )
   const tsconfig = (compilerOptions: Record<string, unknown>, files: string[]): string =>
     JSON.stringify({ compilerOptions: { ...CONSUMER_TSCONFIG, ...compilerOptions }, files }, null, 2)
-  await writeFile(path.join(dir, 'tsconfig.nodenext.json'), tsconfig({ module: 'NodeNext', moduleResolution: 'NodeNext', verbatimModuleSyntax: true }, ['consumer.ts', 'consumer-require.cts', 'entry-points.ts']))
+  await writeFile(
+    path.join(dir, 'tsconfig.nodenext.json'),
+    tsconfig({ module: 'NodeNext', moduleResolution: 'NodeNext', verbatimModuleSyntax: true }, ['consumer.ts', 'consumer-require.cts', 'entry-points.ts']),
+  )
   await writeFile(path.join(dir, 'tsconfig.bundler.json'), tsconfig({ module: 'ESNext', moduleResolution: 'bundler' }, ['consumer.ts', 'entry-points.ts']))
 }
 
@@ -201,7 +208,9 @@ before(
     packedFiles = first.files.map((f) => f.path)
 
     const ranges = { ...manifest.dependencies, ...manifest.peerDependencies }
-    const ends = Object.fromEntries(await Promise.all(Object.entries(ranges).map(async ([name, range]) => [name, await rangeEnds(name, range, scratch)] as const)))
+    const ends = Object.fromEntries(
+      await Promise.all(Object.entries(ranges).map(async ([name, range]) => [name, await rangeEnds(name, range, scratch)] as const)),
+    )
     const tools = { typescript: repositoryVersion('typescript'), 'pg-cursor': repositoryVersion('pg-cursor') }
     for (const label of ['newest', 'lowest'] as const) {
       const pinned = Object.fromEntries(Object.entries(ends).map(([name, end]) => [name, label === 'newest' ? end.newest : end.lowest]))
@@ -222,7 +231,12 @@ before(
 after(() => {
   const ran = [...nodes.values()].map((n) => `${n.version} (${n.origin})`).join(', ')
   console.log(`consumer test: Node ${ran}`)
-  for (const p of projects) console.log(`consumer test, ${p.label} of every declared range: ${Object.entries(p.installed).map(([n, v]) => `${n}@${v}`).join(', ')}`)
+  for (const p of projects)
+    console.log(
+      `consumer test, ${p.label} of every declared range: ${Object.entries(p.installed)
+        .map(([n, v]) => `${n}@${v}`)
+        .join(', ')}`,
+    )
 })
 
 describe('the packed tarball', () => {
@@ -243,7 +257,10 @@ describe('the packed tarball', () => {
   it('holds the built package, its README, LICENSE and CHANGELOG, the Grafana dashboard, and the sources its maps name; no tests', async () => {
     // grafana/: the dashboard JSON that docs/observability.md tells users to import ships with the version whose metrics it reads.
     const allowed = /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|grafana\/[\w-]+\.json|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|src\/.+\.ts)$/
-    assert.deepEqual(packedFiles.filter((f) => !allowed.test(f)), [])
+    assert.deepEqual(
+      packedFiles.filter((f) => !allowed.test(f)),
+      [],
+    )
     for (const required of ['README.md', 'LICENSE', 'CHANGELOG.md']) assert.ok(packedFiles.includes(required), `${required} is packed`)
     for (const target of Object.values(manifest.exports).flatMap((t) => (typeof t === 'object' ? Object.values(t) : [t]))) {
       assert.ok(packedFiles.includes(path.posix.normalize(target)), `${target} named in exports is packed`)
@@ -253,8 +270,16 @@ describe('the packed tarball', () => {
       const { sources: named } = JSON.parse(await readFile(path.join(PACKAGE_DIR, map), 'utf8')) as { sources: string[] }
       for (const source of named) sources.add(path.posix.join(path.posix.dirname(map), source))
     }
-    assert.deepEqual([...sources].filter((s) => !packedFiles.includes(s)), [], 'every source a map names is packed')
-    assert.deepEqual(packedFiles.filter((f) => f.startsWith('src/') && !sources.has(f)), [], 'no source that no map names')
+    assert.deepEqual(
+      [...sources].filter((s) => !packedFiles.includes(s)),
+      [],
+      'every source a map names is packed',
+    )
+    assert.deepEqual(
+      packedFiles.filter((f) => f.startsWith('src/') && !sources.has(f)),
+      [],
+      'no source that no map names',
+    )
   })
 })
 

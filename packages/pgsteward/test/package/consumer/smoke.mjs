@@ -65,7 +65,10 @@ try {
 } finally {
   client.release()
 }
-assert.deepEqual(batches, [[1, 2, 3, 4], [5, 6, 7, 8, 9, 10]])
+assert.deepEqual(batches, [
+  [1, 2, 3, 4],
+  [5, 6, 7, 8, 9, 10],
+])
 await pool.end()
 
 console.log(JSON.stringify({ node: process.version, exported }))
