@@ -238,8 +238,14 @@ async function main(): Promise<number> {
       if (scenario.compare && pgsteward?.finished) {
         if (naive?.finished) {
           const found = scenario.compare(naive.outcome, pgsteward.outcome, (text) => pgsteward.report.notes.push(text))
-          if (found.length > 0) console.log(`# ${scenario.id} ${scenario.name} [pgsteward] against naive: ${found.length} violation(s)`)
-          pgsteward.report.violations.push(...found)
+          if (options.quick) {
+            // Comparisons are of timing (back no later than naive): a quick run, which npm test
+            // makes on whatever machine it gets, reports them but judges only behaviour.
+            pgsteward.report.notes.push(...found.map((text) => `not judged in a quick run (timing on a possibly busy machine): ${text}`))
+          } else {
+            if (found.length > 0) console.log(`# ${scenario.id} ${scenario.name} [pgsteward] against naive: ${found.length} violation(s)`)
+            pgsteward.report.violations.push(...found)
+          }
         } else if (naive) {
           // An invariant that could not be checked must not read as held.
           pgsteward.report.violations.push('the comparison with naive could not run: the naive run did not finish')

@@ -175,9 +175,9 @@ describe('db.asPgPool(): pg.Pool behaviour', () => {
   })
 
   it('a leaked checkout triggers the leak event, and a waiter times out naming the holder', async () => {
-    const db = ctx.open({ pool: { max: 1, leakDetectionMs: 50, acquireTimeoutMs: 200, validateAfterIdleMs: 60_000 } })
-    // The short timeout is for the waiter below; the one connection is opened (and checked) before, however slow the machine.
-    await db.ready()
+    // The short timeout is for the waiter below. The one connection is opened by `min` (no acquire,
+    // so no deadline) and awaited before anything asks for it, however slow the machine.
+    const db = ctx.open({ pool: { max: 1, min: 1, leakDetectionMs: 50, acquireTimeoutMs: 200, validateAfterIdleMs: 60_000 } })
     await warm(db)
     const pool = db.asPgPool()
     const leaks: (string | undefined)[] = []
