@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { createTestDatabase, startReplicatedPair } from '@pgsteward/testkit'
+import { createTestDatabase, findPgBouncer, PGBOUNCER_MISSING, startReplicatedPair } from '@pgsteward/testkit'
 
 function run(example: string, url: string, env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
   const file = fileURLToPath(new URL(`../${example}`, import.meta.url))
@@ -36,7 +36,7 @@ describe('examples', () => {
     })
   }
 
-  it('read-replicas.ts runs on a primary and a streaming standby and prints what it should', async () => {
+  it('read-replicas.ts and several-servers.ts run on a primary and a streaming standby and print what they should', async () => {
     const pair = await startReplicatedPair()
     const { code, output } = await run('read-replicas.ts', pair.primary.url, { REPLICA_URL: pair.standby.url })
     assert.equal(code, 0, output)
@@ -44,5 +44,18 @@ describe('examples', () => {
       output,
       /read your write: hello, replica\nafter the token: 1 note\(s\)\nreads on the standby: \d+, on the primary while the standby caught up: \d+/,
     )
+    const servers = await run('several-servers.ts', pair.primary.url, { REPLICA_URL: pair.standby.url })
+    assert.equal(servers.code, 0, servers.output)
+    assert.match(
+      servers.output,
+      /target_session_attrs=read-write: primary\ntarget_session_attrs=standby: standby\ntarget_session_attrs=prefer-standby: standby\ntarget_session_attrs=any: standby/,
+    )
+  })
+
+  it('pgbouncer.ts runs behind a real PgBouncer in transaction mode and prints what it should', async (t) => {
+    if (findPgBouncer() === undefined) return t.skip(PGBOUNCER_MISSING)
+    const { code, output } = await run('pgbouncer.ts', await createTestDatabase('pgbouncer_example'))
+    assert.equal(code, 0, output)
+    assert.match(output, /counter after 50 transactions: 50\npg_sleep\(30\) with timeoutMs 500: ScopeTimeoutError/)
   })
 })
