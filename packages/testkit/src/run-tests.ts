@@ -39,12 +39,11 @@ if (adminUrl) {
 
 const child = spawn(
   node,
-  // Four files at once: they spend most of their time waiting on the server, timers and child
-  // processes (with two at once, the library's tests left two cores at a load average of 0.2), so four use
-  // the cores without crowding them. The per-file bound is a safety net for a hung file, not a
+  // Two files at once, one a core: four were tried and were no faster on two cores (the lab and
+  // the process tests are CPU-bound). The per-file bound is a safety net for a hung file, not a
   // speed check: it stays above the longest bound a test sets itself (the quick lab's 180 s),
   // which a loaded machine may need.
-  ['--import', 'tsx', '--test', '--test-concurrency=4', '--test-timeout=300000', ...nodeFlags, ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...nodeFlags, ...files],
   { stdio: 'inherit', env: { ...process.env, PGSTEWARD_TEST_ADMIN_URL: adminUrl } },
 )
 const forward = (signal: NodeJS.Signals): void => {
