@@ -1,9 +1,10 @@
 /**
  * Profiles that explain the hardest targets, taken in the same `npm run bench` after the measured
  * runs: one extra closed-loop run per peer, with V8's sampling profiler on in the peer's own worker
- * (profile-summary.ts). Acquire + release on Node 24 (pgsteward against pg-pool: where the time of
- * a session that runs nothing goes) and SELECT 1 at 1000 workers on the primary Node (pgsteward
- * against postgres.js). These runs are never counted in any figure or verdict; the README shows
+ * (profile-summary.ts). Acquire + release on Node 20 and on Node 24 (pgsteward against pg-pool:
+ * where the time of a session that runs nothing goes, with AsyncLocalStorage built on async_hooks
+ * and on AsyncContextFrame) and SELECT 1 at 1000 workers on the primary Node (pgsteward against
+ * postgres.js). These runs are never counted in any figure or verdict; the README shows
  * their summaries as the evidence behind a target that is out of reach.
  */
 import type { PeerHosts, Runtime } from './peer-hosts.ts'
@@ -21,6 +22,8 @@ export interface ProfiledRun {
   peer: PeerId
   label: string
   workers: number
+  /** What the profile is the evidence of: the reason a target may stay out of reach. */
+  why: string
   /** Of the profiled run itself (slowed by the profiler): the scale the shares apply to. */
   opsPerSec: number | null
   cpuMicrosPerOp: number | null
@@ -33,11 +36,28 @@ interface Explained {
   /** null: the primary Node. */
   major: number | null
   peers: PeerId[]
+  why: string
 }
 
 const EXPLAINED: readonly Explained[] = [
-  { workloadId: 'acquire-release', major: 24, peers: ['pgsteward-app', 'pg-pool'] },
-  { workloadId: 'select-one-1000', major: null, peers: ['pgsteward', 'postgres.js'] },
+  {
+    workloadId: 'acquire-release',
+    major: null,
+    peers: ['pgsteward-app', 'pg-pool'],
+    why: 'On Node 20 AsyncLocalStorage is built on async_hooks: once a store has run, every promise in the process calls its hooks, and a session that runs nothing is little but promises. pgsteward needs the store to know which scope a statement belongs to (a `db.query` inside a transaction joins it; one that would wait for a second connection while holding the first is refused as a deadlock). pg-pool\'s worker never runs a store, so it pays nothing for it. The group "AsyncLocalStorage" below is that cost; Node 22 and later replace the hooks with AsyncContextFrame (the Node 24 profile after this one).',
+  },
+  {
+    workloadId: 'acquire-release',
+    major: 24,
+    peers: ['pgsteward-app', 'pg-pool'],
+    why: 'On Node 24 AsyncLocalStorage costs a copy of the context frame per `run`, once per session, and nothing per promise.',
+  },
+  {
+    workloadId: 'select-one-1000',
+    major: null,
+    peers: ['pgsteward', 'postgres.js'],
+    why: 'A thousand workers on ten connections: both pipeline, so what is left is the client CPU per statement (building and parsing messages, the allocations they leave to the garbage collector) and the writes to the socket.',
+  },
 ]
 
 /** Long enough for a few thousand samples at 100 µs, short beside the measured runs. */
@@ -66,7 +86,16 @@ export async function profileHardTargets(workloads: readonly ThroughputWorkload[
       const label = row.label ?? PEERS[peer].label
       const loop = { workers: workload.workers, warmupMs: settings.warmupMs, durationMs: PROFILED_MS, drainTimeoutMs: settings.drainTimeoutMs }
       const job = { kind: 'closed-loop', peer, operation: row.operation, url: context.url, poolMax: settings.poolMax, loop, profile: true } as const
-      const base = { workloadId: workload.id, title: workload.title, runtime: runtime.id, nodeVersion: runtime.version, peer, label, workers: workload.workers }
+      const base = {
+        workloadId: workload.id,
+        title: workload.title,
+        runtime: runtime.id,
+        nodeVersion: runtime.version,
+        peer,
+        label,
+        workers: workload.workers,
+        why: explained.why,
+      }
       try {
         const outcome = await context.hosts.run(runtime, job, settings.warmupMs + PROFILED_MS + settings.drainTimeoutMs + 60_000)
         if (outcome.kind !== 'closed-loop') throw new Error(`unexpected ${outcome.kind} reply to a profiled run`)
@@ -119,6 +148,7 @@ export function profilesSection(runs: readonly ProfiledRun[], poolMax: number, s
     )
     parts.push(
       style === 'markdown' ? `### ${first.title}: Node ${first.nodeVersion}` : `== Profile: ${first.title}: Node ${first.nodeVersion} ==`,
+      first.why,
       `Profiled run, ${first.workers.toLocaleString('en-US')} workers on a pool of ${poolMax}: ${scale}.`,
       table(['self time by group', ...set.map((run) => run.label)], groupRows, style),
       table(
