@@ -18,12 +18,13 @@ export interface Published {
   files: string[]
 }
 
-export async function publishResults(result: BenchResult): Promise<Published> {
+/** Write a run's files; `into` is the directory of a run being presented again (`--render`), which is kept as it is. */
+export async function publishResults(result: BenchResult, into?: string): Promise<Published> {
   const resultsDir = path.join(BENCH_DIR, 'results')
   const host = result.machine.hostname.replace(/[^A-Za-z0-9.-]/g, '_')
-  const dir = result.published ? path.join(resultsDir, `${result.machine.date.slice(0, 10)}-${host}`) : path.join(resultsDir, 'trial')
-  // A trial replaces the previous one whole: no chart of an earlier trial may stay beside it.
-  if (!result.published) await rm(dir, { recursive: true, force: true })
+  const dir = into ?? (result.published ? path.join(resultsDir, `${result.machine.date.slice(0, 10)}-${host}`) : path.join(resultsDir, 'trial'))
+  // A new trial replaces the previous one whole: no chart of an earlier trial may stay beside it.
+  if (!result.published && into === undefined) await rm(dir, { recursive: true, force: true })
   await mkdir(dir, { recursive: true })
   const charts = sweepCharts(result)
   const files: string[] = []

@@ -41,7 +41,7 @@ export function renderReadme(bench: BenchResult, links: ReadmeLinks): string {
     '',
     VERDICT_LEGEND,
     '',
-    targetsTable(bench.targets, 'markdown', false),
+    targetsTable(bench.targets, 'markdown', true),
     '',
     targetsSummary(bench.targets),
     '',

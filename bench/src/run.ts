@@ -5,7 +5,7 @@
  * generated bench/README.md (settings.ts says which runs publish). The server (embedded unless
  * DATABASE_URL is set) and every host process are stopped at the end, also on error or Ctrl-C.
  */
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -172,11 +172,30 @@ async function main(settings: BenchSettings): Promise<void> {
   }
 }
 
+/** `--render DIR`: the saved results of a run presented again by the current generators; nothing is measured. */
+async function renderAgain(dir: string): Promise<void> {
+  const file = path.join(dir, 'results.json')
+  let result: BenchResult
+  try {
+    result = JSON.parse(await readFile(file, 'utf8')) as BenchResult
+  } catch (err) {
+    throw new UsageError(`--render: cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  if (typeof result !== 'object' || typeof result.machine !== 'object' || !Array.isArray(result.targets))
+    throw new UsageError(`--render: ${file} is not the results of a bench run`)
+  const published = await publishResults(result, dir)
+  process.stdout.write(`Wrote ${published.files.map((f) => path.relative(process.cwd(), f)).join(', ')} from ${path.relative(process.cwd(), file)}.\n`)
+}
+
 async function start(): Promise<void> {
   try {
     const settings = settingsFromArgs(process.argv.slice(2))
     if (settings === 'help') {
       process.stdout.write(`${USAGE}\n`)
+      return
+    }
+    if ('render' in settings) {
+      await renderAgain(settings.render)
       return
     }
     await main(settings)

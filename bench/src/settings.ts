@@ -111,6 +111,7 @@ const QUICK: BenchSettings = {
 }
 
 export const USAGE = `usage: npm run bench [-- [--quick] [--repetitions N] [--node 20,24] [--only ${WORKLOAD_GROUPS.join(',')}] [--cpu-prof]]
+       npm run bench -- --render <results directory>
 
   --quick           3 short repetitions of everything: a few minutes; written to bench/results/trial/
   --repetitions N   repetitions of every row (full: ${FULL.repetitions}, quick: ${QUICK.repetitions})
@@ -119,6 +120,8 @@ export const USAGE = `usage: npm run bench [-- [--quick] [--repetitions N] [--no
   --only X,Y        only these workloads (groups above, or select-one-<workers>); written to bench/results/trial/
   --cpu-prof        a V8 CPU profile of each peer's worker on each Node, in bench/results/profiles/<time>/
                     (open in Chrome DevTools or speedscope); profiling slows the peers, so written as a trial
+  --render DIR      measure nothing: write DIR's results.md and charts (and, for a published run, bench/README.md)
+                    again from DIR/results.json, after a change to how results are presented
   --help            this text`
 
 export class UsageError extends Error {
@@ -143,8 +146,13 @@ function list(flag: string, value: string | undefined): string[] {
   return items
 }
 
+/** `--render DIR`: present the results a run saved in DIR again, measuring nothing. */
+export interface RenderRequest {
+  render: string
+}
+
 /** Settings for the command-line arguments; throws a UsageError on anything it does not know. */
-export function settingsFromArgs(args: readonly string[]): BenchSettings | 'help' {
+export function settingsFromArgs(args: readonly string[]): BenchSettings | RenderRequest | 'help' {
   let quick = false
   let repetitions: number | undefined
   let nodeMajors: number[] | undefined
@@ -162,6 +170,12 @@ export function settingsFromArgs(args: readonly string[]): BenchSettings | 'help
       case '--quick':
         quick = true
         break
+      case '--render': {
+        const dir = value()
+        if (dir === undefined || dir === '') throw new UsageError('--render takes the directory of a run (bench/results/<date>-<host>)')
+        if (args.length !== (inline === undefined ? 2 : 1)) throw new UsageError('--render takes no other option: it measures nothing')
+        return { render: dir }
+      }
       case '--cpu-prof':
         cpuProf = true
         break

@@ -35,6 +35,14 @@ describe('settingsFromArgs', () => {
     assert.equal(settingsFromArgs(['--help']), 'help')
   })
 
+  it('--render names a run to present again and takes nothing else', () => {
+    assert.deepEqual(settingsFromArgs(['--render', 'bench/results/2026-11-30-vm']), { render: 'bench/results/2026-11-30-vm' })
+    assert.deepEqual(settingsFromArgs(['--render=bench/results/x']), { render: 'bench/results/x' })
+    assert.throws(() => settingsFromArgs(['--render']), /--render takes the directory of a run/)
+    assert.throws(() => settingsFromArgs(['--render', 'dir', '--quick']), /--render takes no other option/)
+    assert.throws(() => settingsFromArgs(['--quick', '--render', 'dir']), /--render takes no other option/)
+  })
+
   it('refuses what it does not know, with the usage', () => {
     assert.throws(
       () => parse('--fast'),
