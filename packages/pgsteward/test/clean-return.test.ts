@@ -88,4 +88,30 @@ describe('returning connections to the pool', () => {
     assert.equal(db.stats().counters.acquired, 0)
     assert.deepEqual(await db.one(sql`SELECT ${5}::int AS n`), { n: 5 })
   })
+
+  it('a callback that is not async gets its value back or its throw, and gives the connection back, with or without a timeout', async () => {
+    const db = ctx.open({ pool: { max: 1, acquireTimeoutMs: 5_000 } })
+    // Plain JavaScript may pass any function: the types ask for a promise, the pool must not depend on it.
+    const notAsync = <T>(value: T): (() => Promise<T>) => (() => value) as unknown as () => Promise<T>
+    const throwsAtOnce = (() => {
+      throw new Error('thrown before any await')
+    }) as unknown as () => Promise<never>
+    for (const options of [undefined, { timeoutMs: 5_000 }]) {
+      assert.equal(await db.session(notAsync(5), options), 5)
+      assert.equal(await db.transaction(notAsync(6), options), 6)
+      await assert.rejects(db.session(throwsAtOnce, options), /thrown before any await/)
+      await assert.rejects(db.transaction(throwsAtOnce, options), /thrown before any await/)
+    }
+    // Joined to an open session: still a promise, still the value or the rejection.
+    await db.session(async () => {
+      const joined = db.session(notAsync(8))
+      assert.ok(joined instanceof Promise)
+      assert.equal(await joined, 8)
+      await assert.rejects(db.session(throwsAtOnce), /thrown before any await/)
+    })
+    assert.equal(db.stats().inUse, 0, 'every connection came back')
+    assert.deepEqual(await db.one(sql`SELECT ${7}::int AS n`), { n: 7 })
+    const [activity] = await ctx.activity(db.applicationName)
+    assert.equal(activity?.state, 'idle')
+  })
 })
