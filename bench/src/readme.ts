@@ -24,6 +24,10 @@ const METHOD = [
   'pgbench runs beside as the server\'s limit: a C client with one real server connection per worker, not a pooled peer, and never the "best peer".',
 ]
 
+/** How to read a target that did not pass from the table's last column. */
+const READING =
+  'Reading a TIE or a MISS: where pgsteward spends less client CPU per operation than the peer it was against and the ratio still ties, the client is not what limits that workload (the server, the kernel and the round trip, the same for every peer, set the pace; with nothing queued there is nothing to pipeline; the "client busy" column of the full tables shows how much of the window the client thread was even on a CPU). Where it spends more, the client is the limit, and the profiles under "Where the time goes" show on what.'
+
 export function renderReadme(bench: BenchResult, links: ReadmeLinks): string {
   const primary = bench.machine.runtimes[0]
   const summaryChart = links.charts.find((chart) => chart.runtime === primary?.id) ?? links.charts[0]
@@ -44,6 +48,8 @@ export function renderReadme(bench: BenchResult, links: ReadmeLinks): string {
     targetsTable(bench.targets, 'markdown', true),
     '',
     targetsSummary(bench.targets),
+    '',
+    READING,
     '',
     '## pgsteward over the best peer, every workload and Node',
     '',

@@ -48,6 +48,7 @@ const THROUGHPUT_HEADERS = [
   '95% interval',
   'min–max',
   'client CPU µs/op',
+  'client busy',
   'process CPU µs/op',
   'p50 ms',
   'p99 ms',
@@ -71,7 +72,7 @@ function comparisonCell(row: RowResult, result: WorkloadResult, repetitions: num
 
 function throughputRow(row: RowResult, result: WorkloadResult, repetitions: number): string[] {
   const node = row.runtime ?? ''
-  if (row.kind === 'n/a') return [row.label, node, 'n/a', '', '', '', '', '', '', '', '']
+  if (row.kind === 'n/a') return [row.label, node, 'n/a', '', '', '', '', '', '', '', '', '']
   return [
     row.label,
     node,
@@ -79,6 +80,7 @@ function throughputRow(row: RowResult, result: WorkloadResult, repetitions: numb
     intervalOf(row.opsPerSec, rate),
     row.opsPerSecMin === null ? '' : `${rate(row.opsPerSecMin)}–${rate(row.opsPerSecMax)}`,
     micros(row.cpuMicrosPerOpMedian),
+    row.cpuPercentMedian === null ? '' : `${row.cpuPercentMedian.toFixed(0)}%`,
     row.kind === 'pgbench' ? '' : micros(row.processCpuMicrosPerOpMedian),
     ms(row.p50Ms),
     ms(row.p99Ms),
@@ -299,7 +301,7 @@ export function renderFullMarkdown(bench: BenchResult, chartNames: readonly stri
     `## pgsteward over the best peer, every workload and Node\n\nMedian of per-repetition ratios (95% interval). "As an application runs it": one \`db.session\` ran first in its process, so its AsyncLocalStorage is on.\n\n${comparisonMatrix(bench, 'markdown')}`,
     ...(chartNames.length > 0 ? [`## Charts\n\n${chartNames.map((name) => `![${name}](${name})`).join('\n\n')}`] : []),
     '## Workloads',
-    `Client CPU µs/op: the peer's worker thread (or pgbench's whole process); process CPU µs/op: the peer's whole host process, V8's helper threads included. Rows on each Node are compared only with rows on the same Node.`,
+    `Client CPU µs/op: the peer's worker thread (or pgbench's whole process); client busy: the share of the measured window that thread was on a CPU (100% is one core kept busy; well below it, the client was waiting for the server); process CPU µs/op: the peer's whole host process, V8's helper threads included. Rows on each Node are compared only with rows on the same Node.`,
     ...bench.throughput.map((result) => throughputSection(result, bench, 'markdown')),
     ...(bench.fairness === null ? [] : [fairnessSection(bench.fairness, 'markdown')]),
     ...(bench.endToEnd === null ? [] : [endToEndSection(bench.endToEnd, bench, 'markdown')]),
