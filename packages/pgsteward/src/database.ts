@@ -295,7 +295,8 @@ export class Database extends QueryableBase {
 
   /**
    * Run `fn` in a transaction: committed if it resolves, rolled back if it throws. Inside a
-   * transaction it becomes a savepoint. Re-run whole on serialization failure or deadlock,
+   * transaction it becomes a savepoint. Re-run whole on serialization failure or deadlock (and,
+   * on a pool that needs a primary, once when the server turned out to be read-only: demoted),
    * so keep side effects in `tx.afterCommit`.
    * @returns What `fn` returns, once the transaction has committed.
    * @example
@@ -322,8 +323,33 @@ export class Database extends QueryableBase {
     const current = this.#als.getStore()
     if (current !== undefined && !options?.independent) return current.transaction(fn, options)
     // eslint-disable-next-line @typescript-eslint/unbound-method -- a stack-frame boundary, never called
-    const work = this.#withLease('transaction', this.#pool.callSites.capture(this.transaction), options, current, fn)
+    const site = this.#pool.callSites.capture(this.transaction)
+    let work = this.#withLease('transaction', site, options, current, fn)
+    if (this.#needsPrimary && options?.readOnly !== true) work = this.#rerunIfDemoted(work, site, options, current, fn)
     return this.#router === undefined || options?.readOnly === true ? work : this.#afterWrite(work)
+  }
+
+  /**
+   * A pool that needs a primary, a transaction refused with 25006 (read-only): its server was
+   * demoted since the connection opened. The server refused the write, so the transaction rolled
+   * back and nothing of it happened; the connection is marked and goes (pool.noteStatementFailure).
+   * If retries are allowed, it is re-run once, on a connection the pool opens or checks again, as
+   * a serialization failure would be (so side effects still belong in `tx.afterCommit`).
+   */
+  #rerunIfDemoted<T>(
+    work: Promise<T>,
+    site: CallSite | undefined,
+    options: TransactionOptions | undefined,
+    holder: Scope | undefined,
+    fn: (tx: Transaction) => Promise<T>,
+  ): Promise<T> {
+    return work.then(undefined, (err: unknown) => {
+      const retry = { ...this.#options.retry, ...options?.retry }
+      if (!isReadOnlyViolation(err) || retry.max < 1 || options?.signal?.aborted === true) throw err
+      this.#pool.counters.retries++
+      this.#pool.emit('retry', { attempt: 1, delayMs: 0, error: err })
+      return this.#withLease('transaction', site, options, holder, fn)
+    })
   }
 
   /** The write mark of the caller's async context, created (for the caller's own continuation) if missing. */

@@ -155,7 +155,34 @@ describe('failover to a promoted standby', () => {
     assert.notEqual(P, S)
   })
 
-  it('demotion inside a transaction: the transaction fails with ReadOnlyTransactionError (its work may not be re-run unseen), the connection is evicted', async () => {
+  it('demotion inside a transaction, retries allowed: it is re-run once on the server that takes writes, and commits there', async () => {
+    const pair = await startReplicatedPair()
+    await admin(pair.primary.url, 'CREATE TABLE writes (id int PRIMARY KEY, port int NOT NULL DEFAULT inet_server_port())')
+    await pair.waitForReplay()
+    const db = openOnPair(pair, 'demotion_rerun', { pool: { min: 1, max: 1, validateAfterIdleMs: 3_600_000, acquireTimeoutMs: 60_000 } })
+    await warm(db)
+    const retries: unknown[] = []
+    db.on('retry', ({ error }) => retries.push(error))
+    await admin(pair.primary.url, 'ALTER SYSTEM SET default_transaction_read_only = on')
+    await admin(pair.primary.url, 'SELECT pg_reload_conf()')
+    await pair.promote()
+    let runs = 0
+    const row = await db.transaction(async (tx) => {
+      runs++
+      return tx.one<{ port: number }>(sql`INSERT INTO writes (id) VALUES (${1}) RETURNING port`)
+    })
+    assert.deepEqual(row, { port: pair.standby.port }, 'committed on the promoted server')
+    assert.equal(runs, 2, 'the callback ran again, as for a serialization failure')
+    assert.equal(retries.length, 1)
+    assert.ok(retries[0] instanceof ReadOnlyTransactionError, `re-run for ${String(retries[0])}`)
+    assert.equal(db.stats().counters.destroyed['wrong-server'], 1)
+    const onOld = await admin<{ n: number }>(pair.primary.url, 'SELECT count(*)::int AS n FROM writes')
+    assert.equal(onOld[0]?.n, 0, 'nothing was written on the demoted server')
+    const onNew = await admin<{ n: number }>(pair.standby.url, 'SELECT count(*)::int AS n FROM writes')
+    assert.equal(onNew[0]?.n, 1)
+  })
+
+  it('demotion inside a transaction, retries off: the transaction fails with ReadOnlyTransactionError (its work is not re-run), the connection is evicted', async () => {
     const pair = await startReplicatedPair()
     await admin(pair.primary.url, 'CREATE TABLE writes (id int PRIMARY KEY, port int NOT NULL DEFAULT inet_server_port())')
     await pair.waitForReplay()

@@ -161,7 +161,7 @@ export interface DatabaseEvents {
   error: [Error]
   /** A start-up check found something to change (a pool larger than the server can serve); `strict: true` makes it an error. Without a listener it goes to `process.emitWarning`. */
   warning: [ConfigError]
-  /** A transaction is about to be re-run after a serialization failure or deadlock. */
+  /** A transaction is about to be re-run after a serialization failure or deadlock, or (on a pool that needs a primary) a server found read-only. */
   retry: [
     {
       /** Which re-run this is: 1 for the first. */
