@@ -10,7 +10,7 @@ import { ReadRouter, type ReadStats } from './replicas/read-router.js'
 import { contextToken, laterToken, parseToken, WRITE_TOKEN_SQL, type WriteMark } from './replicas/write-token.js'
 import { StewardPgPool } from './facade/pg-pool-facade.js'
 import { abortErrorFrom, isReadOnlyViolation, mapError } from './errors/map-error.js'
-import { checkHealth, type HealthReport } from './health.js'
+import { checkHealth, withReplicas, type HealthReport } from './health.js'
 import type { DatabaseOptions, PoolOptions, ResolvedOptions, RetryOptions } from './options/database-options.js'
 import { checkCallOptions, SESSION_OPTION_KINDS, STATEMENT_OPTION_KINDS, TRANSACTION_OPTION_KINDS } from './options/scope-options.js'
 import { resolveOptions } from './options/validate-options.js'
@@ -632,7 +632,8 @@ export class Database extends QueryableBase {
 
   /**
    * A real `SELECT 1` through the pool within `timeoutMs`; never throws. Busy (waiting for a
-   * connection) is 'degraded', not 'down'.
+   * connection) is 'degraded', not 'down'. With `replicas`, each standby is checked too, at the
+   * same time, and one that is not ok makes the report 'degraded' (reads then go to the primary).
    * @example
    * ```ts
    * app.get('/health', async (_request, reply) => {
@@ -645,7 +646,11 @@ export class Database extends QueryableBase {
     /** How long the check may take before it reports 'down'. (Default: 1000) */
     timeoutMs?: number
   }): Promise<HealthReport> {
-    return checkHealth(this.#host, options?.timeoutMs ?? 1_000)
+    const timeoutMs = options?.timeoutMs ?? 1_000
+    const primary = checkHealth(this.#host, timeoutMs)
+    if (this.#router === undefined) return primary
+    // The standbys at the same time: the whole check still takes about timeoutMs at most.
+    return Promise.all([primary, this.#router.health(timeoutMs)]).then(([report, replicas]) => withReplicas(report, replicas))
   }
 
   /**

@@ -25,6 +25,41 @@ export interface HealthReport {
   }
   /** Why the check is degraded or down. */
   reason?: string
+  /**
+   * With `replicas`: each standby checked the same way, at the same time. A standby down or busy
+   * makes the whole report 'degraded', not 'down': reads then run on the primary.
+   */
+  replicas?: ReplicaHealth[]
+}
+
+/**
+ * One standby's part of `db.health()`.
+ * @example
+ * ```ts
+ * const { replicas = [] } = await db.health()
+ * for (const r of replicas) if (r.status !== 'ok') log.warn({ server: r.server, reason: r.reason }, 'standby not serving reads')
+ * ```
+ */
+export interface ReplicaHealth {
+  /** Where it is: `host:port as user to database name`, never the password. */
+  server: string
+  /** Its own check: ok, degraded (answered after waiting for a connection), down (no answer in time). */
+  status: HealthReport['status']
+  /** How long its check took, in milliseconds (two decimals). */
+  latencyMs: number
+  /** Why it is degraded or down. */
+  reason?: string
+}
+
+/**
+ * The primary's report with its standbys' beside it: a standby that is not ok degrades the whole,
+ * and the reason says which and why (the primary's own reason first).
+ */
+export function withReplicas(primary: HealthReport, replicas: ReplicaHealth[]): HealthReport {
+  const unwell = replicas.filter((r) => r.status !== 'ok')
+  if (unwell.length === 0 || primary.status === 'down') return { ...primary, replicas }
+  const said = unwell.map((r) => `standby ${r.server} ${r.status}${r.reason === undefined ? '' : `: ${r.reason}`}`).join('; ')
+  return { ...primary, status: 'degraded', reason: primary.reason === undefined ? said : `${primary.reason}; ${said}`, replicas }
 }
 
 export async function checkHealth(host: ScopeHost, timeoutMs: number): Promise<HealthReport> {

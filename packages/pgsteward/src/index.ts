@@ -14,7 +14,7 @@ export type { PasswordSource, TargetSessionAttrs } from './options/connection-se
 export type { CallSiteMode } from './scope/call-site.js'
 export type { DatabaseEvents, DestroyReason, PoolCounters, PoolStats, QueryEvent } from './pool/pool-events.js'
 export type { StatementScope } from './pool/instrumentation.js'
-export type { HealthReport } from './health.js'
+export type { HealthReport, ReplicaHealth } from './health.js'
 export type { ListenOptions } from './listen/listener.js'
 export type { QueryResult, Row } from './query-result.js'
 export type { FieldDescription } from './wire/result-builder.js'

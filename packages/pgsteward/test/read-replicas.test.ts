@@ -204,6 +204,28 @@ describe('read replicas with read-your-writes', () => {
     )
   })
 
+  it('db.health() checks the standby too: gone, the report is degraded (not down) and names it; back, ok', async () => {
+    const db = open()
+    const before = await db.health({ timeoutMs: 5_000 })
+    assert.equal(before.status, 'ok', JSON.stringify(before))
+    assert.equal(before.replicas?.length, 1)
+    assert.equal(before.replicas?.[0]?.status, 'ok')
+    assert.ok(before.replicas?.[0]?.server.includes(String(pair.standby.port)), before.replicas?.[0]?.server)
+    assert.ok(!before.replicas?.[0]?.server.includes(new URL(pair.standby.url).password), 'no password in the report')
+    await pair.standby.stop()
+    try {
+      const gone = await db.health({ timeoutMs: 2_000 })
+      assert.equal(gone.status, 'degraded', JSON.stringify(gone))
+      assert.equal(gone.replicas?.[0]?.status, 'down')
+      assert.match(gone.reason ?? '', /standby .* down/)
+      // The primary itself answered: its own pool is unharmed.
+      assert.deepEqual(await db.one(sql`SELECT 1 AS ok`), { ok: 1 })
+    } finally {
+      await pair.standby.start()
+    }
+    await eventually(async () => (await db.health({ timeoutMs: 2_000 })).status === 'ok', 30_000, 'healthy again once the standby is back')
+  })
+
   it('the standby gone: reads fall back to the primary; back, reads return to it', async () => {
     const db = open()
     assert.deepEqual(await readPost(db, 1), { standby: true, title: 'edited' })

@@ -11,6 +11,7 @@
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { AdminShutdownError, ConnectionError, ConnectionLostError } from '../errors/error-classes.js'
+import type { HealthReport, ReplicaHealth } from '../health.js'
 import type { PoolStats } from '../pool/pool-events.js'
 import type { Scope } from '../scope/scope.js'
 import type { Transaction, TransactionOptions } from '../scope/scope-types.js'
@@ -29,6 +30,7 @@ class NotStandby extends Error {}
 /** What the router needs of a replica's database. */
 export interface ReplicaDatabase {
   transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>
+  health(options?: { timeoutMs?: number }): Promise<HealthReport>
   stats(): PoolStats
   close(options?: { timeoutMs?: number }): Promise<void>
 }
@@ -150,6 +152,16 @@ export class ReadRouter {
       if (row.replayed !== true) throw new Behind()
     }
     return route.join(tx, fn)
+  }
+
+  /** Each standby's own health check, all at once. */
+  async health(timeoutMs: number): Promise<ReplicaHealth[]> {
+    return Promise.all(
+      this.#replicas.map(async (r) => {
+        const { status, latencyMs, reason } = await r.db.health({ timeoutMs })
+        return reason === undefined ? { server: r.server, status, latencyMs } : { server: r.server, status, latencyMs, reason }
+      }),
+    )
   }
 
   stats(): ReadStats {
