@@ -119,7 +119,8 @@ async function chownTree(root: string, user: ServerUser): Promise<void> {
 /**
  * Start a primary (an embedded server with replication settings and a replication slot) and a
  * hot standby streaming from it, each on its own free 127.0.0.1 port, running as the unprivileged
- * `postgres` user under root. Resolves once the standby has replayed everything the primary wrote.
+ * `postgres` user under root. Resolves once the standby has replayed everything the primary wrote
+ * and the primary sees it streaming.
  *
  * @example
  * ```ts
@@ -244,6 +245,18 @@ export async function startReplicatedPair(options: ReplicatedPairOptions = {}): 
       },
     }
 
+    // Replayed is not yet streaming: a standby replays what its base backup brought before its WAL
+    // receiver connects. The pair is ready once the primary sees its standby streaming.
+    const waitForStreaming = (): Promise<boolean> =>
+      waitFor(
+        () =>
+          withConnection(primary.url, async (c) => {
+            const { rows } = await c.query<{ state: string }>('select state from pg_stat_replication where application_name = $1', [SLOT])
+            return rows[0]?.state === 'streaming'
+          }),
+        { what: `the primary to see its standby streaming (application_name ${SLOT})`, timeoutMs: startTimeoutMs },
+      )
+
     const waitForReplay = async (lsn?: string, waitOptions: { timeoutMs?: number } = {}): Promise<string> => {
       const target =
         lsn ?? (await withConnection(primary.url, async (c) => (await c.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0]?.lsn))
@@ -266,6 +279,7 @@ export async function startReplicatedPair(options: ReplicatedPairOptions = {}): 
     }
 
     await waitForReplay(undefined, { timeoutMs: startTimeoutMs })
+    await waitForStreaming()
 
     let stopping: Promise<void> | undefined
     const pair: ReplicatedPair = {
