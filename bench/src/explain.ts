@@ -3,8 +3,8 @@
  * runs: one extra closed-loop run per peer, with V8's sampling profiler on in the peer's own worker
  * (profile-summary.ts). Acquire + release on Node 20 and on Node 24 (pgsteward against pg-pool:
  * where the time of a session that runs nothing goes, with AsyncLocalStorage built on async_hooks
- * and on AsyncContextFrame) and SELECT 1 at 1000 workers on the primary Node (pgsteward against
- * postgres.js). These runs are never counted in any figure or verdict; the README shows
+ * and on AsyncContextFrame), SELECT 1 at 1 and 10 workers (how much of the run the client is busy
+ * at all) and at 1000 workers on the primary Node (pgsteward against postgres.js). These runs are never counted in any figure or verdict; the README shows
  * their summaries as the evidence behind a target that is out of reach.
  */
 import type { PeerHosts, Runtime } from './peer-hosts.ts'
@@ -51,6 +51,18 @@ const EXPLAINED: readonly Explained[] = [
     major: 24,
     peers: ['pgsteward-app', 'pg-pool'],
     why: 'On Node 24 AsyncLocalStorage costs a copy of the context frame per `run`, once per session, and nothing per promise.',
+  },
+  {
+    workloadId: 'select-one-1',
+    major: null,
+    peers: ['pgsteward', 'pg-pool'],
+    why: "One worker: each statement waits for the answer to the one before it, so nothing queues and nothing can be pipelined. The client thread is idle for most of the run (its busy share below; the profiler's own sampling adds to it): the rest of each round trip is the kernel and the server, the same for every peer.",
+  },
+  {
+    workloadId: 'select-one-10',
+    major: null,
+    peers: ['pgsteward', 'pg-pool'],
+    why: "Ten workers on ten connections: one statement per connection at a time, nothing queues, nothing to pipeline, and every peer pays the same server work and the same round trips through the kernel per statement. What differs is the client's own work per statement, below for pgsteward and the peer most often best; on two cores that share is small beside what all peers share.",
   },
   {
     workloadId: 'select-one-1000',
@@ -117,6 +129,13 @@ export async function profileHardTargets(workloads: readonly ThroughputWorkload[
 const GROUP_NOTE =
   'Self time by what it belongs to: "AsyncLocalStorage" is Node\'s own code for it (on Node 24 the AsyncContextFrame copied on every `run`); "promises and microtasks" is V8 running promise reactions; the garbage collector is what the allocations of an operation cost later.'
 
+/** ", its thread busy 46% of the profiled run": the share of the profile's window that was not idle. */
+function busyShare(run: ProfiledRun): string {
+  const sampled = run.summary?.sampledMs
+  if (run.summary == null || sampled === undefined || sampled <= 0) return ''
+  return `, its thread busy ${Math.round((run.summary.busyMs / sampled) * 100)}% of the profiled run`
+}
+
 /** The README's section: for each profiled workload, self time by group and the top frames, peers side by side. */
 export function profilesSection(runs: readonly ProfiledRun[], poolMax: number, style: Style): string {
   if (runs.length === 0) return ''
@@ -134,7 +153,7 @@ export function profilesSection(runs: readonly ProfiledRun[], poolMax: number, s
     const scale = set
       .map(
         (run) =>
-          `${run.label} ${run.error === undefined ? `${run.cpuMicrosPerOp?.toFixed(2) ?? 'n/a'} µs CPU/op, ${Math.round(run.opsPerSec ?? 0).toLocaleString('en-US')} ops/s` : `failed: ${run.error}`}`,
+          `${run.label} ${run.error === undefined ? `${run.cpuMicrosPerOp?.toFixed(2) ?? 'n/a'} µs CPU/op, ${Math.round(run.opsPerSec ?? 0).toLocaleString('en-US')} ops/s${busyShare(run)}` : `failed: ${run.error}`}`,
       )
       .join('; ')
     const groups = [...new Set(set.flatMap((run) => run.summary?.groups.map((g) => g.group) ?? []))]

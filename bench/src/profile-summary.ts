@@ -41,6 +41,8 @@ export type ProfileGroup =
 export interface ProfileSummary {
   /** Busy samples' time in ms (idle excluded) and the sampling interval in µs. */
   busyMs: number
+  /** Every sample's time in ms, idle included: the profiled window (absent in runs saved before it was kept). */
+  sampledMs?: number
   samples: number
   top: ProfileFrame[]
   groups: { group: ProfileGroup; selfPercent: number }[]
@@ -105,14 +107,16 @@ export function summariseProfile(profile: CpuProfile, count = 12): ProfileSummar
   const deltas = profile.timeDeltas ?? []
   const self = new Map<string, { name: string; where: string; group: ProfileGroup; us: number }>()
   let busyUs = 0
+  let sampledUs = 0
   let busySamples = 0
   for (let i = 0; i < samples.length; i++) {
     const node = byId.get(samples[i] as number)
     if (node === undefined) continue
     const { functionName, url, lineNumber } = node.callFrame
-    if (NON_FRAMES.has(functionName)) continue
     // A sample's time is the gap to the next one (V8 records each delta before its sample).
     const us = Math.max(0, deltas[i + 1] ?? deltas[i] ?? 0)
+    sampledUs += us
+    if (NON_FRAMES.has(functionName)) continue
     busyUs += us
     busySamples++
     const name = functionName === '' ? '(anonymous)' : functionName
@@ -127,6 +131,7 @@ export function summariseProfile(profile: CpuProfile, count = 12): ProfileSummar
   for (const entry of self.values()) groups.set(entry.group, (groups.get(entry.group) ?? 0) + entry.us)
   return {
     busyMs: busyUs / 1_000,
+    sampledMs: sampledUs / 1_000,
     samples: busySamples,
     top: [...self.values()]
       .sort((a, b) => b.us - a.us)

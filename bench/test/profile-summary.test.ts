@@ -24,6 +24,8 @@ describe('CPU profile summary', () => {
     const summary = summariseProfile(profile, 3)
     assert.equal(summary.samples, 6)
     assert.equal(summary.busyMs, 0.06)
+    // Idle samples count in the window, not in the busy time.
+    assert.equal(summary.sampledMs, 0.09)
     assert.deepEqual(
       summary.top.map((f) => [f.name, f.where, f.group, Math.round(f.selfPercent)]),
       [
@@ -45,6 +47,6 @@ describe('CPU profile summary', () => {
 
   it('gives an empty summary for a profile without samples', () => {
     const summary = summariseProfile({ nodes: [frame(1, '(root)', '')] })
-    assert.deepEqual(summary, { busyMs: 0, samples: 0, top: [], groups: [] })
+    assert.deepEqual(summary, { busyMs: 0, sampledMs: 0, samples: 0, top: [], groups: [] })
   })
 })
