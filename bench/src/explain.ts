@@ -168,7 +168,7 @@ export function profilesSection(runs: readonly ProfiledRun[], poolMax: number, s
     parts.push(
       style === 'markdown' ? `### ${first.title}: Node ${first.nodeVersion}` : `== Profile: ${first.title}: Node ${first.nodeVersion} ==`,
       first.why,
-      `Profiled run, ${first.workers.toLocaleString('en-US')} workers on a pool of ${poolMax}: ${scale}.`,
+      `Profiled run, ${first.workers.toLocaleString('en-US')} worker${first.workers === 1 ? '' : 's'} on a pool of ${poolMax}: ${scale}.`,
       table(['self time by group', ...set.map((run) => run.label)], groupRows, style),
       table(
         set.flatMap((run) => [`${run.label}: top frames by self time`, 'self']),
