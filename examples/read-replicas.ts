@@ -4,17 +4,7 @@
  * are set; otherwise starts a throwaway primary and standby.
  */
 import { createDatabase, sql } from 'pgsteward'
-import { startReplicatedPair } from '@pgsteward/testkit'
-
-async function withPrimaryAndStandby(run: (primaryUrl: string, standbyUrl: string) => Promise<void>): Promise<void> {
-  if (process.env.DATABASE_URL && process.env.REPLICA_URL) return run(process.env.DATABASE_URL, process.env.REPLICA_URL)
-  const pair = await startReplicatedPair({ stopAfterTest: false })
-  try {
-    await run(pair.primary.url, pair.standby.url)
-  } finally {
-    await pair.stop()
-  }
-}
+import { withPrimaryAndStandby } from './with-database.ts'
 
 await withPrimaryAndStandby(async (primaryUrl, standbyUrl) => {
   const db = createDatabase({ connectionString: primaryUrl, replicas: [standbyUrl] })
